@@ -37,7 +37,9 @@ def test_repeated_failures_lock_the_account_even_with_the_right_password(client,
 
 def test_api_token_exchange(client, associate):
     response = client.post(
-        "/api/v1/auth/token/", {"username": "associate", "password": PASSWORD}, content_type="application/json"
+        "/api/v1/auth/token/",
+        {"username": "associate", "password": PASSWORD},
+        content_type="application/json",
     )
 
     assert response.status_code == 200
