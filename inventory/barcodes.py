@@ -18,10 +18,7 @@ def gtin_check_digit(body: str) -> int:
 
 def is_valid_gtin(code: str) -> bool:
     return (
-        code.isascii()
-        and code.isdigit()
-        and len(code) in GTIN_LENGTHS
-        and gtin_check_digit(code[:-1]) == int(code[-1])
+        code.isascii() and code.isdigit() and len(code) in GTIN_LENGTHS and gtin_check_digit(code[:-1]) == int(code[-1])
     )
 
 

@@ -38,11 +38,17 @@ class Location(models.Model):
     postcode = models.CharField(max_length=20, blank=True)
     country = models.CharField(max_length=2, default="US")
     latitude = models.DecimalField(
-        max_digits=9, decimal_places=6, null=True, blank=True,
+        max_digits=9,
+        decimal_places=6,
+        null=True,
+        blank=True,
         validators=[MinValueValidator(-90), MaxValueValidator(90)],
     )
     longitude = models.DecimalField(
-        max_digits=9, decimal_places=6, null=True, blank=True,
+        max_digits=9,
+        decimal_places=6,
+        null=True,
+        blank=True,
         validators=[MinValueValidator(-180), MaxValueValidator(180)],
     )
     time_zone = models.CharField(max_length=64, default="UTC")
@@ -57,7 +63,9 @@ class Location(models.Model):
     )
     is_active = models.BooleanField(default=True)
     tax_rate = models.DecimalField(
-        max_digits=5, decimal_places=4, default=0,
+        max_digits=5,
+        decimal_places=4,
+        default=0,
         validators=[MinValueValidator(0), MaxValueValidator(1)],
         help_text="Sales tax included in prices sold here, e.g. 0.0825 for 8.25%.",
     )
@@ -236,7 +244,7 @@ class StockMovement(models.Model):
     def save(self, *args: object, **kwargs: object) -> None:
         if self.pk is not None:
             raise RuntimeError("Stock movements are append-only.")
-        super().save(*args, **kwargs)  # type: ignore[arg-type]
+        super().save(*args, **kwargs)
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise RuntimeError("Stock movements are append-only.")

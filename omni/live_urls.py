@@ -1,5 +1,4 @@
 """Live updates (server-sent events). Filled in by omni.live."""
 
-from django.urls import path
 
 urlpatterns: list = []

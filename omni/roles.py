@@ -65,7 +65,7 @@ def is_admin(user: Any) -> bool:
     return Role.ADMIN in user_roles(user)
 
 
-def user_location_ids(user: User) -> frozenset[int] | None:
+def user_location_ids(user: Any) -> frozenset[int] | None:
     """The locations a user may act for; None means every location (admins)."""
     if is_admin(user):
         return None
@@ -96,9 +96,7 @@ def ensure_role(user: Any, *roles: Role) -> None:
 def ensure_location(user: Any, location_id: int | None) -> None:
     """Raise ForbiddenError unless the user may act for the location."""
     if not can_act_at(user, location_id):
-        raise ForbiddenError(
-            "forbidden_location", "You cannot act for that location.", {"location_id": location_id}
-        )
+        raise ForbiddenError("forbidden_location", "You cannot act for that location.", {"location_id": location_id})
 
 
 def ensure_role_at(user: Any, location_id: int | None, *roles: Role) -> None:
@@ -138,8 +136,13 @@ class HasRole(BasePermission):
 
 # Model permissions each role's group gets (app_label.codename patterns; "*" = any model).
 ROLE_PERMISSIONS: dict[Role, Iterable[str]] = {
-    Role.ASSOCIATE: ["inventory.view_*", "customers.view_*", "customers.add_customer", "orders.view_*",
-                     "orders.add_order"],
+    Role.ASSOCIATE: [
+        "inventory.view_*",
+        "customers.view_*",
+        "customers.add_customer",
+        "orders.view_*",
+        "orders.add_order",
+    ],
     Role.MANAGER: ["inventory.view_*", "inventory.add_stockmovement", "customers.*", "orders.*"],
     Role.WAREHOUSE: ["inventory.view_*", "inventory.add_stockmovement", "orders.view_*", "orders.change_*"],
     Role.ADMIN: ["*"],

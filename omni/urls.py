@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from omni import api as omni_api
@@ -7,7 +7,7 @@ from omni import views
 
 APPS = ("inventory", "transfers", "customers", "orders", "online", "insights")
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("auth/token/", omni_api.TokenObtainApi.as_view(), name="api-token"),
     *(path("", include(f"{app}.api_urls")) for app in APPS),
 ]

@@ -1,0 +1,885 @@
+"""Every stock write. Each operation is atomic, idempotent by key, and leaves ledger movements.
+
+The engine
+----------
+An operation is a list of `LevelChange`s: signed deltas to the states of one (location, variant)
+level, plus a guard saying what must still hold afterwards. `_apply` runs it:
+
+1. If movements already exist for the operation key, the operation happened: return them.
+2. Insert the movements (the evidence) first, then apply each change as ONE guarded
+   `UPDATE ... SET state = state + delta WHERE <guard>`, levels in (location_id, variant_id) order.
+   The UPDATE takes the row lock, re-checks the guard on the newest row version (PostgreSQL's
+   READ COMMITTED re-evaluation), and keeps the lock short: evidence before lock, commit right after.
+3. An UPDATE that matches no row means the guard failed (or the level does not exist): the
+   transaction rolls back and the caller gets an error naming what is available.
+4. A live event is written in the same transaction (omni.live) and wakes the screens after commit.
+
+Concurrent duplicates (a double tap) both pass step 1; the second then blocks on the unique
+idempotency key until the first commits, gets IntegrityError, and returns the first's result.
+Database CheckConstraints (states >= 0, promised <= on hand) back every guard.
+
+Guards
+------
+- AVAILABLE: `available` (on hand minus committed, reserved, safety stock, unavailable) stays >= 0.
+  Used by everything that sells or holds stock: never sells safety stock, never oversells.
+- FREE: on hand stays >= committed + reserved + unavailable (the check constraint): physical
+  removals that may dip into safety stock (adjustments, damage).
+- NONE: each negative state delta only needs the state itself to stay >= 0.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from omni.live import live_publish
+
+from .errors import (
+    IdempotencyConflictError,
+    InsufficientStockError,
+    InvalidQuantityError,
+    LocationUnavailableError,
+    ReservationClosedError,
+)
+from .locks import reservations_lock, stock_levels_lock
+from .models import (
+    STOCK_STATES,
+    Location,
+    MovementReason,
+    Reservation,
+    ReservationStatus,
+    StockLevel,
+    StockMovement,
+    StockState,
+    Variant,
+)
+
+# --- Actors ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SystemActor:
+    """A process acting on its own (a Celery task, a webhook): recorded as `system:<name>`."""
+
+    name: str
+
+    @property
+    def label(self) -> str:
+        return f"system:{self.name}"
+
+
+def _actor_fields(actor: Any) -> dict[str, Any]:
+    if isinstance(actor, SystemActor):
+        return {"actor": None, "actor_label": actor.label}
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        raise ValueError("A stock operation needs an actor: a signed-in user or a SystemActor.")
+    return {"actor": actor, "actor_label": actor.get_username()}
+
+
+# --- The engine ----------------------------------------------------------------------------------
+
+
+class Guard(Enum):
+    NONE = "none"
+    AVAILABLE = "available"
+    FREE = "free"
+
+
+@dataclass(frozen=True)
+class LevelChange:
+    location_id: int
+    variant_id: int
+    deltas: dict[str, int]
+    guard: Guard = Guard.NONE
+
+    def nonzero(self) -> dict[str, int]:
+        return {state: delta for state, delta in self.deltas.items() if delta}
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The document that caused a change: `Reference("order", "SO-1042")`."""
+
+    type: str = ""
+    id: str = ""
+
+
+NO_REFERENCE = Reference()
+
+
+@dataclass
+class StockOperation:
+    """The result of an operation: its key, its movements, and whether it was a repeat."""
+
+    key: str
+    movements: list[StockMovement] = field(default_factory=list)
+    duplicate: bool = False
+
+
+def _new_key(prefix: str) -> str:
+    return f"{prefix}:{uuid.uuid4().hex}"
+
+
+def _check_quantity(quantity: int) -> None:
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
+        raise InvalidQuantityError()
+
+
+def _existing_operation(key: str) -> StockOperation | None:
+    movements = list(StockMovement.objects.filter(operation_key=key).order_by("pk"))
+    return StockOperation(key=key, movements=movements, duplicate=True) if movements else None
+
+
+def _guard_condition(change: LevelChange) -> Q:
+    deltas = change.nonzero()
+    condition = Q()
+    for state, delta in deltas.items():
+        if delta < 0:
+            condition &= Q(**{f"{state}__gte": -delta})
+    if change.guard is Guard.AVAILABLE:
+        gain = (
+            deltas.get("on_hand", 0)
+            - deltas.get("committed", 0)
+            - deltas.get("reserved", 0)
+            - deltas.get("safety_stock", 0)
+            - deltas.get("unavailable", 0)
+        )
+        if gain < 0:
+            condition &= Q(available__gte=-gain)
+    elif change.guard is Guard.FREE:
+        gain = (
+            deltas.get("on_hand", 0)
+            - deltas.get("committed", 0)
+            - deltas.get("reserved", 0)
+            - deltas.get("unavailable", 0)
+        )
+        if gain < 0:
+            condition &= Q(on_hand__gte=F("committed") + F("reserved") + F("unavailable") - gain)
+    return condition
+
+
+def _shortage_error(change: LevelChange) -> InsufficientStockError:
+    level = (
+        StockLevel.objects.select_related("location", "variant")
+        .filter(location_id=change.location_id, variant_id=change.variant_id)
+        .first()
+    )
+    variant = level.variant if level else Variant.objects.get(pk=change.variant_id)
+    location = level.location if level else Location.objects.get(pk=change.location_id)
+    deltas = change.nonzero()
+    extra: dict[str, Any] = {
+        "sku": variant.sku,
+        "location_id": location.pk,
+        "location": location.code,
+        "available": max(level.available, 0) if level else 0,
+        "on_hand": level.on_hand if level else 0,
+    }
+    requested = max((-delta for delta in deltas.values() if delta < 0), default=0)
+    if change.guard is Guard.AVAILABLE:
+        requested = max(requested, deltas.get("reserved", 0), deltas.get("committed", 0), -deltas.get("on_hand", 0))
+        message = f"Only {extra['available']} of {variant.sku} available at {location.name}."
+    else:
+        state = next((s for s, d in deltas.items() if d < 0), "on_hand")
+        held = getattr(level, state, 0) if level else 0
+        extra[state] = held
+        message = f"Not enough {StockState(state).label.lower()} stock of {variant.sku} at {location.name}: {held}."
+    extra["requested"] = requested
+    return InsufficientStockError(message, extra)
+
+
+def _update_level(change: LevelChange, now: datetime) -> bool:
+    deltas = change.nonzero()
+    updates: dict[str, Any] = {state: F(state) + delta for state, delta in deltas.items()}
+    updates["updated_at"] = now
+    matched = (
+        StockLevel.objects.filter(location_id=change.location_id, variant_id=change.variant_id)
+        .filter(_guard_condition(change))
+        .update(**updates)
+    )
+    return matched == 1
+
+
+def _apply(
+    *,
+    key: str,
+    changes: Sequence[LevelChange],
+    reason: str,
+    actor: Any,
+    reference: Reference = NO_REFERENCE,
+    reason_code: str = "",
+    note: str = "",
+    reasons: dict[tuple[int, int, str], str] | None = None,
+) -> StockOperation:
+    """Write movements and apply guarded changes. Caller must be inside transaction.atomic.
+
+    `reasons` overrides the reason per (location_id, variant_id, state) when one operation mixes them.
+    Raises InsufficientStockError when a guard fails (the caller's transaction must roll back).
+    """
+    actor_fields = _actor_fields(actor)
+    ordered = sorted(changes, key=lambda c: (c.location_id, c.variant_id))
+    movements = [
+        StockMovement(
+            location_id=change.location_id,
+            variant_id=change.variant_id,
+            state=state,
+            quantity=delta,
+            reason=(reasons or {}).get((change.location_id, change.variant_id, state), reason),
+            reason_code=reason_code,
+            note=note[:255],
+            reference_type=reference.type,
+            reference_id=reference.id,
+            operation_key=key,
+            idempotency_key=f"{key}|{change.location_id}|{change.variant_id}|{state}",
+            **actor_fields,
+        )
+        for change in ordered
+        for state, delta in change.nonzero().items()
+    ]
+    StockMovement.objects.bulk_create(movements)
+    now = timezone.now()
+    for change in ordered:
+        if _update_level(change, now):
+            continue
+        if not any(delta < 0 for delta in change.nonzero().values()) and change.guard is Guard.NONE:
+            # Only additions and the level does not exist yet: create it, then apply.
+            StockLevel.objects.bulk_create(
+                [StockLevel(location_id=change.location_id, variant_id=change.variant_id)], ignore_conflicts=True
+            )
+            if _update_level(change, now):
+                continue
+        raise _shortage_error(change)
+    live_publish(
+        topic="stock",
+        payload={"levels": sorted({(c.location_id, c.variant_id) for c in ordered}), "reason": reason},
+    )
+    return StockOperation(key=key, movements=movements)
+
+
+def _run(
+    *,
+    key: str,
+    changes: Sequence[LevelChange],
+    reason: str,
+    actor: Any,
+    reference: Reference = NO_REFERENCE,
+    reason_code: str = "",
+    note: str = "",
+) -> StockOperation:
+    """`_apply` in its own transaction, returning the first result when the key was used before."""
+    existing = _existing_operation(key)
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            return _apply(
+                key=key,
+                changes=changes,
+                reason=reason,
+                actor=actor,
+                reference=reference,
+                reason_code=reason_code,
+                note=note,
+            )
+    except IntegrityError:
+        existing = _existing_operation(key)
+        if existing is None:
+            raise
+        return existing
+
+
+def _active_location(location_id: int) -> Location:
+    location = Location.objects.filter(pk=location_id).first()
+    if location is None or not location.is_active:
+        raise LocationUnavailableError("That location is not active.", location_id)
+    return location
+
+
+# --- Operations --------------------------------------------------------------------------------
+
+
+def stock_receive(
+    *,
+    actor: Any,
+    location_id: int,
+    variant_id: int,
+    quantity: int,
+    reference: Reference = NO_REFERENCE,
+    note: str = "",
+    idempotency_key: str | None = None,
+) -> StockOperation:
+    """Goods arrived (a delivery, a purchase order): on hand grows."""
+    _check_quantity(quantity)
+    _active_location(location_id)
+    return _run(
+        key=idempotency_key or _new_key("receive"),
+        changes=[LevelChange(location_id, variant_id, {"on_hand": quantity})],
+        reason=MovementReason.RECEIPT,
+        actor=actor,
+        reference=reference,
+        note=note,
+    )
+
+
+def stock_adjust(
+    *,
+    actor: Any,
+    location_id: int,
+    variant_id: int,
+    delta: int,
+    reason_code: str,
+    note: str = "",
+    idempotency_key: str | None = None,
+) -> StockOperation:
+    """Correct on hand by a signed amount with a reason code (shrinkage, found, data error...).
+
+    A decrease may eat into safety stock but never into what is promised (committed, reserved)
+    or set aside (unavailable).
+    """
+    if isinstance(delta, bool) or not isinstance(delta, int) or delta == 0:
+        raise InvalidQuantityError("An adjustment is a whole number other than zero.")
+    if not reason_code.strip():
+        raise InvalidQuantityError("An adjustment needs a reason code.")
+    return _run(
+        key=idempotency_key or _new_key("adjust"),
+        changes=[LevelChange(location_id, variant_id, {"on_hand": delta}, Guard.FREE)],
+        reason=MovementReason.ADJUSTMENT,
+        reason_code=reason_code.strip()[:40],
+        actor=actor,
+        note=note,
+    )
+
+
+@dataclass(frozen=True)
+class CountLine:
+    variant_id: int
+    counted: int
+
+
+@dataclass
+class CountResult:
+    operation: StockOperation
+    variances: dict[int, int]  # variant_id -> counted - expected on hand
+
+
+def stock_count(
+    *,
+    actor: Any,
+    location_id: int,
+    lines: Iterable[CountLine],
+    reference: Reference = NO_REFERENCE,
+    idempotency_key: str | None = None,
+) -> CountResult:
+    """A stocktake: set on hand to what was counted and record each variance as a movement.
+
+    Locks the counted levels first (pk order) so the expected figure is the one replaced.
+    A count below what is promised or set aside fails: release those holds first.
+    """
+    counted = {line.variant_id: line.counted for line in lines}
+    if any(isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in counted.values()):
+        raise InvalidQuantityError("A count is a whole number, zero or more.")
+    if not counted:
+        raise InvalidQuantityError("A count needs at least one line.")
+    _active_location(location_id)
+    key = idempotency_key or _new_key("count")
+    existing = _existing_operation(key)
+    if existing is not None:
+        return CountResult(existing, {m.variant_id: m.quantity for m in existing.movements})
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            levels = stock_levels_lock(pairs=[(location_id, v) for v in sorted(counted)])
+            variances = {}
+            changes = []
+            for variant_id, quantity in counted.items():
+                level = levels.get((location_id, variant_id))
+                variance = quantity - (level.on_hand if level else 0)
+                variances[variant_id] = variance
+                if variance:
+                    changes.append(LevelChange(location_id, variant_id, {"on_hand": variance}, Guard.FREE))
+            operation = (
+                _apply(key=key, changes=changes, reason=MovementReason.COUNT, actor=actor, reference=reference)
+                if changes
+                else StockOperation(key=key)
+            )
+            StockLevel.objects.filter(location_id=location_id, variant_id__in=list(counted)).update(
+                needs_count=False, last_counted_at=now
+            )
+            return CountResult(operation, variances)
+    except IntegrityError:
+        existing = _existing_operation(key)
+        if existing is None:
+            raise
+        return CountResult(existing, {m.variant_id: m.quantity for m in existing.movements})
+
+
+def stock_mark_damaged(
+    *,
+    actor: Any,
+    location_id: int,
+    variant_id: int,
+    quantity: int,
+    note: str = "",
+    idempotency_key: str | None = None,
+) -> StockOperation:
+    """Set sellable units aside as unavailable (damaged, quality control)."""
+    _check_quantity(quantity)
+    return _run(
+        key=idempotency_key or _new_key("damage"),
+        changes=[LevelChange(location_id, variant_id, {"unavailable": quantity}, Guard.AVAILABLE)],
+        reason=MovementReason.DAMAGE,
+        actor=actor,
+        note=note,
+    )
+
+
+def stock_release_damaged(
+    *,
+    actor: Any,
+    location_id: int,
+    variant_id: int,
+    quantity: int,
+    dispose: bool = False,
+    note: str = "",
+    idempotency_key: str | None = None,
+) -> StockOperation:
+    """Units leave quality control: back to sellable, or written off (`dispose`) out of on hand."""
+    _check_quantity(quantity)
+    deltas = {"unavailable": -quantity, "on_hand": -quantity if dispose else 0}
+    return _run(
+        key=idempotency_key or _new_key("release-damaged"),
+        changes=[LevelChange(location_id, variant_id, deltas)],
+        reason=MovementReason.DAMAGE_RELEASE,
+        reason_code="disposed" if dispose else "restocked",
+        actor=actor,
+        note=note,
+    )
+
+
+def stock_set_safety(
+    *, actor: Any, location_id: int, variant_id: int, safety_stock: int, idempotency_key: str | None = None
+) -> StockOperation:
+    """Set the safety stock held back by policy (a level, recorded as a movement of the difference)."""
+    if isinstance(safety_stock, bool) or not isinstance(safety_stock, int) or safety_stock < 0:
+        raise InvalidQuantityError("Safety stock is a whole number, zero or more.")
+    key = idempotency_key or _new_key("safety")
+    existing = _existing_operation(key)
+    if existing is not None:
+        return existing
+    with transaction.atomic():
+        level = stock_levels_lock(pairs=[(location_id, variant_id)]).get((location_id, variant_id))
+        difference = safety_stock - (level.safety_stock if level else 0)
+        if not difference:
+            return StockOperation(key=key)
+        return _apply(
+            key=key,
+            changes=[LevelChange(location_id, variant_id, {"safety_stock": difference})],
+            reason=MovementReason.POLICY,
+            actor=actor,
+        )
+
+
+def stock_reserve(
+    *,
+    actor: Any,
+    location_id: int,
+    variant_id: int,
+    quantity: int,
+    expires_at: datetime | None = None,
+    hold_until_released: bool = False,
+    reference: Reference = NO_REFERENCE,
+    idempotency_key: str | None = None,
+) -> Reservation:
+    """Hold available units until `expires_at` (default: OMNI_RESERVATION_MINUTES from now).
+
+    `hold_until_released` holds with no expiry (e.g. a transfer being picked).
+
+    Raises InsufficientStockError naming what is available. Idempotent by key: a repeat returns
+    the first reservation.
+    """
+    _check_quantity(quantity)
+    if hold_until_released:
+        expires_at = None
+    elif expires_at is None:
+        expires_at = timezone.now() + timedelta(minutes=settings.OMNI_RESERVATION_MINUTES)
+    key = idempotency_key or _new_key("reserve")
+    existing = Reservation.objects.filter(idempotency_key=key).first()
+    if existing is not None:
+        if (existing.location_id, existing.variant_id, existing.quantity) != (location_id, variant_id, quantity):
+            raise IdempotencyConflictError(key)
+        return existing
+    actor_fields = _actor_fields(actor)
+    try:
+        with transaction.atomic():
+            reservation = Reservation.objects.create(
+                location_id=location_id,
+                variant_id=variant_id,
+                quantity=quantity,
+                expires_at=expires_at,
+                reference_type=reference.type,
+                reference_id=reference.id,
+                idempotency_key=key,
+                created_by=actor_fields["actor"],
+            )
+            _apply(
+                key=key,
+                changes=[LevelChange(location_id, variant_id, {"reserved": quantity}, Guard.AVAILABLE)],
+                reason=MovementReason.RESERVATION,
+                actor=actor,
+                reference=Reference("reservation", str(reservation.pk)),
+            )
+            return reservation
+    except IntegrityError:
+        existing = Reservation.objects.filter(idempotency_key=key).first()
+        if existing is None:
+            raise
+        return existing
+
+
+def _close_reservations(
+    *, actor: Any, reservation_ids: list[int], status: str, reason: str, only_expired: bool = False
+) -> list[Reservation]:
+    """Release active reservations (lock, mark closed, give stock back). Caller owns the transaction."""
+    now = timezone.now()
+    closed = []
+    changes = []
+    for reservation in reservations_lock(ids=reservation_ids):
+        if reservation.status != ReservationStatus.ACTIVE:
+            continue
+        if only_expired and (reservation.expires_at is None or reservation.expires_at > now):
+            continue
+        reservation.status = status
+        reservation.closed_at = now
+        closed.append(reservation)
+        changes.append(
+            LevelChange(reservation.location_id, reservation.variant_id, {"reserved": -reservation.quantity})
+        )
+    if closed:
+        Reservation.objects.bulk_update(closed, ["status", "closed_at"])
+        for reservation, change in zip(closed, changes, strict=True):
+            _apply(
+                key=f"{reason}:reservation:{reservation.pk}",
+                changes=[change],
+                reason=reason,
+                actor=actor,
+                reference=Reference("reservation", str(reservation.pk)),
+            )
+    return closed
+
+
+def stock_release(*, actor: Any, reservation_id: int) -> Reservation:
+    """Give a held quantity back. Releasing an already released hold is a no-op; a committed one is an error."""
+    with transaction.atomic():
+        reservation = next(iter(reservations_lock(ids=[reservation_id])), None)
+        if reservation is None:
+            raise ReservationClosedError(reservation_id, "gone")
+        if reservation.status == ReservationStatus.COMMITTED:
+            raise ReservationClosedError(reservation_id, reservation.status)
+        if reservation.status == ReservationStatus.ACTIVE:
+            _close_reservations(
+                actor=actor,
+                reservation_ids=[reservation_id],
+                status=ReservationStatus.RELEASED,
+                reason=MovementReason.RELEASE,
+            )
+            reservation.refresh_from_db()
+        return reservation
+
+
+def reservations_expire(*, now: datetime | None = None, batch_size: int = 500) -> int:
+    """Release every active reservation past its expiry (Celery beat). Returns how many expired."""
+    now = now or timezone.now()
+    actor = SystemActor("reservation-expiry")
+    total = 0
+    while True:
+        ids = list(
+            Reservation.objects.filter(status=ReservationStatus.ACTIVE, expires_at__lte=now)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        if not ids:
+            return total
+        with transaction.atomic():
+            total += len(
+                _close_reservations(
+                    actor=actor,
+                    reservation_ids=ids,
+                    status=ReservationStatus.EXPIRED,
+                    reason=MovementReason.EXPIRY,
+                    only_expired=True,
+                )
+            )
+
+
+def stock_commit(
+    *,
+    actor: Any,
+    location_id: int,
+    variant_id: int,
+    quantity: int,
+    reservation_id: int | None = None,
+    reference: Reference = NO_REFERENCE,
+    idempotency_key: str | None = None,
+) -> StockOperation:
+    """Promise units to an order: from a reservation (converted) or straight from available."""
+    _check_quantity(quantity)
+    key = idempotency_key or _new_key("commit")
+    existing = _existing_operation(key)
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            deltas = {"committed": quantity}
+            guard = Guard.AVAILABLE
+            if reservation_id is not None:
+                reservation = next(iter(reservations_lock(ids=[reservation_id])), None)
+                if reservation is None or reservation.status != ReservationStatus.ACTIVE:
+                    raise ReservationClosedError(reservation_id, reservation.status if reservation else "gone")
+                if (reservation.location_id, reservation.variant_id) != (location_id, variant_id) or (
+                    reservation.quantity != quantity
+                ):
+                    raise InvalidQuantityError("The hold does not match the line being committed.")
+                reservation.status = ReservationStatus.COMMITTED
+                reservation.closed_at = timezone.now()
+                reservation.save(update_fields=["status", "closed_at"])
+                deltas["reserved"] = -quantity
+                guard = Guard.NONE  # units move from reserved to committed: available is unchanged
+            return _apply(
+                key=key,
+                changes=[LevelChange(location_id, variant_id, deltas, guard)],
+                reason=MovementReason.COMMIT,
+                actor=actor,
+                reference=reference,
+            )
+    except IntegrityError:
+        existing = _existing_operation(key)
+        if existing is None:
+            raise
+        return existing
+
+
+def stock_uncommit(
+    *,
+    actor: Any,
+    location_id: int,
+    variant_id: int,
+    quantity: int,
+    reference: Reference = NO_REFERENCE,
+    idempotency_key: str | None = None,
+) -> StockOperation:
+    """An order line was cancelled before it left: its committed units become available again."""
+    _check_quantity(quantity)
+    return _run(
+        key=idempotency_key or _new_key("uncommit"),
+        changes=[LevelChange(location_id, variant_id, {"committed": -quantity})],
+        reason=MovementReason.CANCEL,
+        actor=actor,
+        reference=reference,
+    )
+
+
+def stock_fulfil(
+    *,
+    actor: Any,
+    location_id: int,
+    variant_id: int,
+    quantity: int,
+    reference: Reference = NO_REFERENCE,
+    idempotency_key: str | None = None,
+) -> StockOperation:
+    """Committed units left the building (shipped or handed over): committed and on hand shrink."""
+    _check_quantity(quantity)
+    return _run(
+        key=idempotency_key or _new_key("fulfil"),
+        changes=[LevelChange(location_id, variant_id, {"committed": -quantity, "on_hand": -quantity})],
+        reason=MovementReason.FULFIL,
+        actor=actor,
+        reference=reference,
+    )
+
+
+def stock_sell_now(
+    *,
+    actor: Any,
+    location_id: int,
+    variant_id: int,
+    quantity: int,
+    reference: Reference = NO_REFERENCE,
+    idempotency_key: str | None = None,
+) -> StockOperation:
+    """A take-now sale: the customer holds the item, so the sale is never blocked by the record.
+
+    Units come out of on hand. When the record says fewer are free than are being sold, the
+    shortfall is first recorded as a "found stock" adjustment and the level is flagged for a count.
+    Locks the level first so the shortfall is computed on the figure being replaced.
+    """
+    _check_quantity(quantity)
+    key = idempotency_key or _new_key("sale")
+    existing = _existing_operation(key)
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            level = stock_levels_lock(pairs=[(location_id, variant_id)]).get((location_id, variant_id))
+            free = level.on_hand - level.committed - level.reserved - level.unavailable if level else 0
+            shortfall = max(0, quantity - free)
+            changes = []
+            if shortfall:
+                found = _apply(
+                    key=f"{key}:found",
+                    changes=[LevelChange(location_id, variant_id, {"on_hand": shortfall})],
+                    reason=MovementReason.FOUND_STOCK,
+                    reason_code="sold-while-not-on-record",
+                    actor=actor,
+                    reference=reference,
+                )
+                StockLevel.objects.filter(location_id=location_id, variant_id=variant_id).update(needs_count=True)
+            changes.append(LevelChange(location_id, variant_id, {"on_hand": -quantity}, Guard.FREE))
+            operation = _apply(key=key, changes=changes, reason=MovementReason.SALE, actor=actor, reference=reference)
+            if shortfall:
+                operation.movements = found.movements + operation.movements
+            return operation
+    except IntegrityError:
+        existing = _existing_operation(key)
+        if existing is None:
+            raise
+        return existing
+
+
+def stock_return(
+    *,
+    actor: Any,
+    location_id: int,
+    variant_id: int,
+    quantity: int,
+    damaged: bool = False,
+    reference: Reference = NO_REFERENCE,
+    idempotency_key: str | None = None,
+) -> StockOperation:
+    """A customer return lands at this location: back on hand, or on hand but unavailable if damaged."""
+    _check_quantity(quantity)
+    deltas = {"on_hand": quantity, "unavailable": quantity if damaged else 0}
+    return _run(
+        key=idempotency_key or _new_key("return"),
+        changes=[LevelChange(location_id, variant_id, deltas)],
+        reason=MovementReason.RETURN,
+        reason_code="damaged" if damaged else "restock",
+        actor=actor,
+        reference=reference,
+    )
+
+
+def stock_expect(
+    *,
+    actor: Any,
+    location_id: int,
+    variant_id: int,
+    quantity: int,
+    reference: Reference = NO_REFERENCE,
+    idempotency_key: str | None = None,
+) -> StockOperation:
+    """Units are on their way here (a transfer dispatched, a purchase order): incoming grows."""
+    _check_quantity(quantity)
+    return _run(
+        key=idempotency_key or _new_key("expect"),
+        changes=[LevelChange(location_id, variant_id, {"incoming": quantity})],
+        reason=MovementReason.INCOMING,
+        actor=actor,
+        reference=reference,
+    )
+
+
+def stock_apply(
+    *,
+    actor: Any,
+    changes: Sequence[LevelChange],
+    reason: str,
+    reference: Reference = NO_REFERENCE,
+    reason_code: str = "",
+    note: str = "",
+    idempotency_key: str | None = None,
+) -> StockOperation:
+    """Several level changes as one atomic, idempotent operation (transfers, multi-line orders).
+
+    For documents above inventory (orders, transfers) that move stock at several levels at once.
+    Each change carries its guard. Deltas must name known states.
+    """
+    for change in changes:
+        unknown = set(change.deltas) - set(STOCK_STATES)
+        if unknown:
+            raise ValueError(f"Unknown stock states: {sorted(unknown)}")
+        if isinstance(change.location_id, bool) or not change.nonzero():
+            raise InvalidQuantityError("Every change must move some stock.")
+    if reason not in MovementReason.values:
+        raise ValueError(f"Unknown movement reason: {reason}")
+    return _run(
+        key=idempotency_key or _new_key(reason),
+        changes=changes,
+        reason=reason,
+        actor=actor,
+        reference=reference,
+        reason_code=reason_code,
+        note=note,
+    )
+
+
+def stock_opening_balance_bulk(
+    *, actor: Any, rows: Iterable[tuple[int, int, int]], key_prefix: str, batch_size: int = 5000
+) -> int:
+    """Load opening stock for many (location_id, variant_id, on_hand) rows at once (demo data, imports).
+
+    Writes the receipt movements and the levels in bulk, idempotently per row key. Only for levels
+    that do not exist yet (an opening balance); existing levels are skipped. Returns rows loaded.
+    """
+    actor_fields = _actor_fields(actor)
+    loaded = 0
+    batch: list[tuple[int, int, int]] = []
+
+    def flush() -> int:
+        if not batch:
+            return 0
+        with transaction.atomic():
+            existing = set(
+                StockLevel.objects.filter(
+                    location_id__in={loc for loc, _, _ in batch}, variant_id__in={var for _, var, _ in batch}
+                ).values_list("location_id", "variant_id")
+            )
+            fresh = [(loc, var, qty) for loc, var, qty in batch if (loc, var) not in existing and qty > 0]
+            StockLevel.objects.bulk_create(
+                [StockLevel(location_id=loc, variant_id=var, on_hand=qty) for loc, var, qty in fresh],
+                batch_size=batch_size,
+            )
+            StockMovement.objects.bulk_create(
+                [
+                    StockMovement(
+                        location_id=loc,
+                        variant_id=var,
+                        state=StockState.ON_HAND,
+                        quantity=qty,
+                        reason=MovementReason.RECEIPT,
+                        reason_code="opening-balance",
+                        operation_key=f"{key_prefix}:{loc}:{var}",
+                        idempotency_key=f"{key_prefix}:{loc}:{var}|{loc}|{var}|on_hand",
+                        **actor_fields,
+                    )
+                    for loc, var, qty in fresh
+                ],
+                batch_size=batch_size,
+            )
+        return len(fresh)
+
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= batch_size:
+            loaded += flush()
+            batch = []
+    loaded += flush()
+    return loaded
