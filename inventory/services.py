@@ -33,6 +33,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 
@@ -43,6 +44,7 @@ from django.utils import timezone
 
 from omni.live import live_publish
 
+from .barcodes import is_valid_gtin
 from .errors import (
     IdempotencyConflictError,
     InsufficientStockError,
@@ -55,6 +57,7 @@ from .models import (
     STOCK_STATES,
     Location,
     MovementReason,
+    Product,
     Reservation,
     ReservationStatus,
     StockLevel,
@@ -883,3 +886,99 @@ def stock_opening_balance_bulk(
             batch = []
     loaded += flush()
     return loaded
+
+
+# --- Catalogue -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VariantData:
+    """A variant as an outside catalogue (the online store) describes it."""
+
+    sku: str
+    size: str
+    colour: str
+    price: Decimal
+    barcode: str | None = None
+    online_variant_id: int | None = None
+    online_inventory_item_id: int | None = None
+
+
+@dataclass
+class CatalogueUpsertResult:
+    product: Product
+    created: list[Variant] = field(default_factory=list)
+    updated: list[Variant] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # why each unusable variant was left out
+
+
+def catalogue_upsert_product(
+    *,
+    actor: Any,
+    online_product_id: int,
+    style: str,
+    name: str,
+    brand: str,
+    category: str,
+    is_active: bool,
+    variants: Sequence[VariantData],
+) -> CatalogueUpsertResult:
+    """Create or update a product and its variants from the online store's catalogue.
+
+    The product is matched by online id, then by style; each variant by inventory item id, then by
+    SKU (never by title). A variant with neither a known item id nor a SKU, or whose SKU belongs to
+    another product, is skipped with a reason. An invalid barcode is dropped, not trusted.
+    """
+    _actor_fields(actor)
+    with transaction.atomic():
+        product = (
+            Product.objects.select_for_update().filter(online_product_id=online_product_id).first()
+            or Product.objects.select_for_update().filter(style=style).first()
+        )
+        if product is None:
+            product = Product(style=style)
+        product.online_product_id = online_product_id
+        product.name = name[:200]
+        product.brand = brand[:100]
+        product.category = category[:50]
+        product.is_active = is_active
+        product.save()
+        result = CatalogueUpsertResult(product=product)
+        item_ids = [v.online_inventory_item_id for v in variants if v.online_inventory_item_id]
+        skus = [v.sku for v in variants if v.sku]
+        known = list(
+            Variant.objects.select_for_update().filter(Q(online_inventory_item_id__in=item_ids) | Q(sku__in=skus))
+        )
+        by_item = {v.online_inventory_item_id: v for v in known if v.online_inventory_item_id}
+        by_sku = {v.sku: v for v in known}
+        for data in variants:
+            variant = by_item.get(data.online_inventory_item_id or 0) or by_sku.get(data.sku)
+            if variant is None and not data.sku:
+                result.skipped.append(f"variant {data.online_variant_id}: no SKU and unknown inventory item")
+                continue
+            if variant is not None and variant.product_id != product.pk:
+                result.skipped.append(f"SKU {variant.sku}: belongs to another product ({variant.product_id})")
+                continue
+            barcode = data.barcode if data.barcode and is_valid_gtin(data.barcode) else None
+            if data.barcode and barcode is None:
+                result.skipped.append(f"SKU {data.sku}: barcode {data.barcode} is not a valid GTIN (dropped)")
+            fields = {
+                "size": data.size[:20] or "One size",
+                "colour": data.colour[:40],
+                "price": data.price,
+                "online_variant_id": data.online_variant_id,
+                "online_inventory_item_id": data.online_inventory_item_id,
+            }
+            if variant is None:
+                variant = Variant.objects.create(product=product, sku=data.sku, barcode=barcode, **fields)
+                result.created.append(variant)
+                continue
+            for name_, value in fields.items():
+                setattr(variant, name_, value)
+            if barcode:
+                variant.barcode = barcode
+            if data.sku and variant.sku != data.sku:
+                variant.sku = data.sku
+            variant.save()
+            result.updated.append(variant)
+        return result
