@@ -1,4 +1,5 @@
-"""Cross-cutting middleware: request ids, the content security policy, the current location."""
+"""Cross-cutting middleware: request ids, the content security policy, the current location, and
+domain errors raised by pages."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ import uuid
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 
+from omni.errors import ApplicationError, ForbiddenError
+from omni.http import htmx_toast
 from omni.logging import request_id_var
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -61,3 +66,33 @@ class CurrentLocationMiddleware:
                 user=user, chosen_id=request.session.get(LOCATION_SESSION_KEY)
             )
         return self.get_response(request)
+
+
+class ApplicationErrorMiddleware:
+    """A page view that lets an ApplicationError (or PermissionDenied) escape answers with its
+    status and message instead of a 500: a toast for htmx requests (nothing is swapped), the error
+    page otherwise, JSON under /api/ (DRF views already do this through omni.errors).
+
+    Views that can show the message in place (a form) should catch the error themselves; this is
+    the safety net that keeps a missed case from becoming a server error.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, PermissionDenied):
+            exception = ForbiddenError("forbidden", str(exception) or "You are not allowed to do that.")
+        if not isinstance(exception, ApplicationError):
+            return None
+        status = exception.status_code
+        if request.path.startswith("/api/"):
+            return JsonResponse(exception.as_dict(), status=status)
+        if getattr(request, "htmx", False):
+            response = HttpResponse(exception.message, status=status, content_type="text/plain; charset=utf-8")
+            response["HX-Reswap"] = "none"
+            return htmx_toast(response, exception.message, "error")
+        return render(request, "omni/error.html", {"error": exception}, status=status)

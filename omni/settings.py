@@ -77,6 +77,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "omni.middleware.CurrentLocationMiddleware",
+    # Last, so its process_exception sees a page's ApplicationError first (4xx, not a 500).
+    "omni.middleware.ApplicationErrorMiddleware",
 ]
 
 ROOT_URLCONF = "omni.urls"

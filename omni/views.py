@@ -14,13 +14,13 @@ from django.views.decorators.http import require_POST
 from omni.errors import ApplicationError
 from omni.http import client_ip
 from omni.middleware import LOCATION_SESSION_KEY
-from omni.selectors import user_switchable_locations
 from omni.services import user_authenticate, user_switch_location
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "omni/home.html", {"locations": user_switchable_locations(user=request.user)})
+    # The tiles and the locations come from omni.context_processors (shared with the top bar).
+    return render(request, "omni/home.html")
 
 
 @never_cache

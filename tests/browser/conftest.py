@@ -1,0 +1,91 @@
+"""Browser tests: Playwright (sync API) driving Debian's Chromium against pytest-django's live server.
+
+Fixtures:
+  live_url         the live server's base URL ("http://localhost:PORT"); the database is
+                   transactional (the server runs in another thread and must see committed rows).
+  browser          one headless Chromium for the whole session.
+  page             a fresh browser context + page per test, 1024x768 (the store tablet).
+  login(page, username, password=PASSWORD)
+                   signs in through the real form and waits for the home page.
+
+Mark every browser test with `@pytest.mark.browser` (`-m "not browser"` skips them).
+Users come from tests/conftest.py (associate, manager, ...): they exist in the database before the
+browser signs in, with the factories' PASSWORD.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from tests.factories.people import PASSWORD
+
+# Playwright's sync API runs an asyncio event loop in the test's thread. Django refuses ORM calls
+# from a thread with a running loop (SynchronousOnlyOperation), which would break every factory and
+# assertion that touches the database in a browser test. Nothing here is actually async: the
+# queries run synchronously between Playwright calls, so the guard is safe to lift for these tests.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+CHROMIUM = os.environ.get("OMNI_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TABLET = {"width": 1024, "height": 768}
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        pytest.fail(f"Chromium not found at {CHROMIUM}: run scripts/ensure_browser.sh")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def live_url(live_server, transactional_db) -> str:
+    return live_server.url
+
+
+@pytest.fixture
+def page(browser, live_url):
+    context = browser.new_context(viewport=TABLET, base_url=live_url, locale="en-US", timezone_id="UTC")
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        yield tab
+    finally:
+        context.close()
+    # An uncaught script error (CSP violation, broken vendored file) fails the test that caused it.
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def login(live_url):
+    """`login(page, "associate")`: sign in through the form; returns the page on the home screen."""
+
+    def sign_in(page, username: str, password: str = PASSWORD):
+        page.goto(f"{live_url}/login/")
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{live_url}/")
+        return page
+
+    return sign_in
