@@ -925,15 +925,24 @@ def catalogue_upsert_product(
 ) -> CatalogueUpsertResult:
     """Create or update a product and its variants from the online store's catalogue.
 
-    The product is matched by online id, then by style; each variant by inventory item id, then by
-    SKU (never by title). A variant with neither a known item id nor a SKU, or whose SKU belongs to
+    The product is matched by online id, then by style, then as the product its variants already
+    belong to; each variant by inventory item id, then by SKU (never by title). A variant with neither a known item id nor a SKU, or whose SKU belongs to
     another product, is skipped with a reason. An invalid barcode is dropped, not trusted.
     """
     _actor_fields(actor)
     with transaction.atomic():
+        item_ids = [v.online_inventory_item_id for v in variants if v.online_inventory_item_id]
+        skus = [v.sku for v in variants if v.sku]
+        known = list(
+            Variant.objects.select_for_update().filter(Q(online_inventory_item_id__in=item_ids) | Q(sku__in=skus))
+        )
+        by_item = {v.online_inventory_item_id: v for v in known if v.online_inventory_item_id}
+        by_sku = {v.sku: v for v in known}
+        # The product: by online id, then style, then the product its known variants already belong to.
         product = (
             Product.objects.select_for_update().filter(online_product_id=online_product_id).first()
             or Product.objects.select_for_update().filter(style=style).first()
+            or (Product.objects.select_for_update().filter(pk=known[0].product_id).first() if known else None)
         )
         if product is None:
             product = Product(style=style)
@@ -944,13 +953,6 @@ def catalogue_upsert_product(
         product.is_active = is_active
         product.save()
         result = CatalogueUpsertResult(product=product)
-        item_ids = [v.online_inventory_item_id for v in variants if v.online_inventory_item_id]
-        skus = [v.sku for v in variants if v.sku]
-        known = list(
-            Variant.objects.select_for_update().filter(Q(online_inventory_item_id__in=item_ids) | Q(sku__in=skus))
-        )
-        by_item = {v.online_inventory_item_id: v for v in known if v.online_inventory_item_id}
-        by_sku = {v.sku: v for v in known}
         for data in variants:
             variant = by_item.get(data.online_inventory_item_id or 0) or by_sku.get(data.sku)
             if variant is None and not data.sku:

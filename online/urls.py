@@ -1,7 +1,11 @@
-"""Pages of the online app (htmx). Mounted at the site root; paths carry their own prefix."""
+"""Online store endpoints: the signed webhook receiver."""
 
 from django.urls import path
 
+from . import views
+
 app_name = "online"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("webhooks/shopify/", views.shopify_webhook, name="shopify-webhook"),
+]
