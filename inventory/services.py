@@ -926,8 +926,9 @@ def catalogue_upsert_product(
     """Create or update a product and its variants from the online store's catalogue.
 
     The product is matched by online id, then by style, then as the product its variants already
-    belong to; each variant by inventory item id, then by SKU (never by title). A variant with neither a known item id nor a SKU, or whose SKU belongs to
-    another product, is skipped with a reason. An invalid barcode is dropped, not trusted.
+    belong to; each variant by inventory item id, then by SKU (never by title). A variant with
+    neither a known item id nor a SKU, or whose SKU belongs to another product, is skipped with a
+    reason. An invalid barcode is dropped, not trusted.
     """
     _actor_fields(actor)
     with transaction.atomic():

@@ -146,7 +146,7 @@ class FakeOnlineStore:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 if self.headers.get("X-Shopify-Access-Token") != "test-token":
                     self._send(401, {}, {"errors": "Invalid API key or access token"})
                     return
@@ -165,7 +165,7 @@ class FakeOnlineStore:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
         return Handler
