@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 
 from inventory.models import Location, Variant
 
@@ -88,7 +89,7 @@ class Customer(models.Model):
         ordering = ["name_search", "id"]
         constraints = [
             models.UniqueConstraint(fields=["email"], condition=~Q(email=""), name="customer_email_unique"),
-            models.CheckConstraint(condition=Q(email=models.functions.Lower("email")), name="customer_email_lower"),
+            models.CheckConstraint(condition=Q(email=Lower("email")), name="customer_email_lower"),
             models.CheckConstraint(
                 condition=Q(status="merged", merged_into__isnull=False)
                 | (~Q(status="merged") & Q(merged_into__isnull=True)),
