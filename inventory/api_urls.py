@@ -1,4 +1,15 @@
 """REST endpoints of the inventory app, mounted under /api/v1/."""
 
+from django.urls import path
 
-urlpatterns: list = []
+from . import api
+
+urlpatterns = [
+    path("availability/", api.AvailabilityApi.as_view(), name="inventory-availability"),
+    path("locations/", api.LocationListApi.as_view(), name="inventory-locations"),
+    path("locations/<slug:code>/stock/", api.LocationStockApi.as_view(), name="inventory-location-stock"),
+    path("stock/receipts/", api.StockReceiptApi.as_view(), name="inventory-receipts"),
+    path("stock/adjustments/", api.StockAdjustmentApi.as_view(), name="inventory-adjustments"),
+    path("stock/counts/", api.StockCountApi.as_view(), name="inventory-counts"),
+    path("ledger/", api.LedgerApi.as_view(), name="inventory-ledger"),
+]

@@ -286,3 +286,58 @@ class Reservation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity} x {self.variant_id}@{self.location_id} ({self.status})"
+
+
+class ReconciliationStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    CLEAN = "clean", "No drift"
+    DRIFT = "drift", "Drift found"
+    FAILED = "failed", "Failed"
+
+
+class ReconciliationRun(models.Model):
+    """One check of every stock level against the sum of its ledger (inventory.reconciliation).
+
+    A run reports drift and never fixes it: a level that disagrees with its ledger means a bug or a
+    write that bypassed the services, and a person must look before anything is changed.
+    """
+
+    started_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        max_length=10, choices=ReconciliationStatus.choices, default=ReconciliationStatus.RUNNING
+    )
+    levels_checked = models.PositiveIntegerField(default=0)
+    drift_count = models.PositiveIntegerField(default=0, help_text="Level states that disagree with the ledger.")
+    triggered_by = models.CharField(max_length=100, default="system:reconciliation")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Reconciliation #{self.pk} ({self.status})"
+
+
+class ReconciliationDrift(models.Model):
+    """One state of one level whose stored value differs from its ledger sum, as found by a run."""
+
+    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="drifts")
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="+")
+    variant = models.ForeignKey(Variant, on_delete=models.PROTECT, related_name="+")
+    state = models.CharField(max_length=20, choices=StockState.choices)
+    level_value = models.IntegerField(null=True, blank=True, help_text="Empty: the level row does not exist.")
+    ledger_sum = models.IntegerField()
+
+    class Meta:
+        ordering = ["run", "location", "variant", "state"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "location", "variant", "state"], name="drift_one_per_run_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.variant_id}@{self.location_id} {self.state}: level {self.level_value}, ledger {self.ledger_sum}"
+
+    @property
+    def difference(self) -> int:
+        return (self.level_value or 0) - self.ledger_sum

@@ -1,0 +1,713 @@
+"""Inventory's REST API: availability, locations and their stock, stock operations, the ledger.
+
+One APIView per operation with nested input/output serializers; every write calls a service.
+Every endpoint checks the role, and every write also checks the location (omni.roles):
+a store associate may receive at their own location but not adjust or count; nobody acts at
+another location unless they are an admin or it is one of their extra locations.
+
+Reads of stock are open to all stock staff at every location: the point of an omnichannel
+availability lookup is "is it in another store?". The ledger (who did what) is limited to the
+locations the reader may act for.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.db.models import StringAgg, Value
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authtoken.models import Token
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from omni.errors import ApplicationError, NotFoundError
+from omni.roles import MANAGERS, STOCK_STAFF, Role, ensure_location, ensure_role, ensure_role_at, user_location_ids
+
+from . import selectors, services
+from .barcodes import validate_gtin
+from .errors import IdempotencyConflictError
+from .models import Location, LocationKind, MovementReason, StockState, Variant
+
+# Stable adjustment reason codes (the ledger's reason_code for adjustments).
+ADJUSTMENT_REASON_CODES = {
+    "shrinkage": "Shrinkage (lost or stolen)",
+    "found": "Found stock",
+    "damaged-write-off": "Damaged, written off",
+    "data-error": "Data entry error",
+    "supplier-shortage": "Supplier delivered short",
+    "other": "Other (say why in the note)",
+}
+
+# Quantities one request may move; a typo of a few extra digits fails instead of inventing stock.
+MAX_QUANTITY = 100_000
+MAX_COUNT_LINES = 2_000
+_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+
+
+# --- Authentication -------------------------------------------------------------------------------
+
+
+class RoleTokenAuthentication(TokenAuthentication):
+    """Token authentication that loads the user's role groups in the same query.
+
+    omni.roles caches a user's roles on the user object; filling that cache here saves the query
+    every role check would otherwise make, so a lookup costs two queries in all (this one and its
+    own), which the availability benchmark depends on.
+    """
+
+    def authenticate_credentials(self, key: str) -> tuple[Any, Token]:
+        token = (
+            Token.objects.select_related("user")
+            .annotate(group_names=StringAgg("user__groups__name", Value(",")))
+            .filter(key=key)
+            .first()
+        )
+        if token is None:
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        user = token.user
+        if not user.is_active:
+            raise exceptions.AuthenticationFailed("User inactive or deleted.")
+        names = set(filter(None, (token.group_names or "").split(",")))  # type: ignore[attr-defined]
+        roles = frozenset(role for role in Role if role.value in names)
+        user._omni_roles = roles | {Role.ADMIN} if user.is_superuser else roles
+        return user, token
+
+
+AUTHENTICATION = [RoleTokenAuthentication, SessionAuthentication]
+
+
+class InventoryApi(APIView):
+    authentication_classes = AUTHENTICATION
+    # Roles are checked in each handler (ensure_role / ensure_role_at) so the error names the role.
+
+
+# --- Shared pieces --------------------------------------------------------------------------------
+
+
+class ErrorOutput(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable machine-readable code, e.g. insufficient_stock.")
+    message = serializers.CharField(help_text="For people.")
+    extra = serializers.DictField(help_text="Details, e.g. what is available where.")
+
+
+def _errors(*statuses: int) -> dict[int, OpenApiResponse]:
+    return {code: OpenApiResponse(ErrorOutput, description="Error") for code in statuses}
+
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    name="Idempotency-Key",
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="Retry-safe key (1-100 of A-Z a-z 0-9 . _ : -). A repeat with the same key returns the "
+    "first result and changes nothing; reusing it for a different operation is a 409.",
+)
+
+
+def _idempotency_key(request: Request, kind: str) -> str | None:
+    raw = request.headers.get("Idempotency-Key")
+    if raw is None:
+        return None
+    if not _IDEMPOTENCY_KEY.match(raw):
+        raise ApplicationError(
+            "invalid_idempotency_key",
+            "The Idempotency-Key header must be 1-100 characters of letters, digits and . _ : -",
+        )
+    # Namespaced by operation kind: the same key sent to two endpoints cannot replay the wrong one.
+    return f"api:{kind}:{raw}"
+
+
+def _location_for_write(request: Request, code: str, *roles: Role) -> Location:
+    """The location a write acts on, after the role and location checks (unknown code: 404)."""
+    ensure_role(request.user, *roles)
+    location = selectors.location_get(code=code)
+    if location is None:
+        raise NotFoundError("unknown_location", f"No location with code {code}.", {"location": code})
+    ensure_role_at(request.user, location.pk, *roles)
+    return location
+
+
+class VariantRefInput(serializers.Serializer):
+    """Name a variant by exactly one of SKU or barcode."""
+
+    sku = serializers.CharField(required=False, max_length=64)
+    barcode = serializers.CharField(required=False, max_length=14, validators=[validate_gtin])
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("sku" in attrs) == ("barcode" in attrs):
+            raise serializers.ValidationError("Give exactly one of sku or barcode.")
+        return attrs
+
+
+def _variant(data: dict[str, Any]) -> Variant:
+    return selectors.variant_get(sku=data.get("sku"), barcode=data.get("barcode"))
+
+
+class LevelOutput(serializers.Serializer):
+    on_hand = serializers.IntegerField()
+    committed = serializers.IntegerField()
+    reserved = serializers.IntegerField()
+    safety_stock = serializers.IntegerField()
+    unavailable = serializers.IntegerField()
+    incoming = serializers.IntegerField()
+    available = serializers.IntegerField(help_text="May be negative when safety stock exceeds what is left.")
+
+
+class MovementOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    state = serializers.ChoiceField(choices=StockState.choices)
+    quantity = serializers.IntegerField()
+    reason = serializers.ChoiceField(choices=MovementReason.choices)
+    reason_code = serializers.CharField()
+
+
+class OperationOutput(serializers.Serializer):
+    operation_key = serializers.CharField()
+    duplicate = serializers.BooleanField(help_text="True when this repeats an earlier request (same key).")
+    location = serializers.CharField()
+    sku = serializers.CharField()
+    level = LevelOutput(help_text="The level after the operation.")
+    movements = MovementOutput(many=True)
+
+
+def _operation_response(operation: services.StockOperation, location: Location, variant: Variant) -> Response:
+    body = {
+        "operation_key": operation.key,
+        "duplicate": operation.duplicate,
+        "location": location.code,
+        "sku": variant.sku,
+        "level": selectors.stock_level_row(location_id=location.pk, variant_id=variant.pk),
+        "movements": MovementOutput(operation.movements, many=True).data,
+    }
+    return Response(body, status=status.HTTP_200_OK if operation.duplicate else status.HTTP_201_CREATED)
+
+
+def _ensure_same_operation(
+    operation: services.StockOperation, key: str | None, expected: set[tuple[int, int, str, int]]
+) -> None:
+    """A replayed key must describe the same change; otherwise it was reused for another one."""
+    if not operation.duplicate or key is None:
+        return
+    found = {(m.location_id, m.variant_id, m.state, m.quantity) for m in operation.movements}
+    if found != expected:
+        raise IdempotencyConflictError(key)
+
+
+# --- Availability ---------------------------------------------------------------------------------
+
+
+class AvailabilityApi(InventoryApi):
+    """Stock of one variant at every active location, by SKU or barcode. Two queries in all."""
+
+    class VariantOutput(serializers.Serializer):
+        id = serializers.IntegerField()
+        sku = serializers.CharField()
+        barcode = serializers.CharField(allow_null=True)
+        name = serializers.CharField()
+        style = serializers.CharField()
+        brand = serializers.CharField()
+        category = serializers.CharField()
+        size = serializers.CharField()
+        colour = serializers.CharField()
+        price = serializers.DecimalField(max_digits=10, decimal_places=2)
+        currency = serializers.CharField()
+        is_active = serializers.BooleanField()
+
+    class LocationStockOutput(serializers.Serializer):
+        id = serializers.IntegerField()
+        code = serializers.CharField()
+        name = serializers.CharField()
+        kind = serializers.ChoiceField(choices=LocationKind.choices)
+        sells_online = serializers.BooleanField()
+        on_hand = serializers.IntegerField()
+        committed = serializers.IntegerField()
+        reserved = serializers.IntegerField()
+        safety_stock = serializers.IntegerField()
+        unavailable = serializers.IntegerField()
+        incoming = serializers.IntegerField()
+        available = serializers.IntegerField(help_text="What can be sold here now (never below zero).")
+        available_raw = serializers.IntegerField(
+            help_text="on_hand - committed - reserved - safety_stock - unavailable; negative when safety "
+            "stock exceeds what is left."
+        )
+        needs_count = serializers.BooleanField()
+
+    class TotalsOutput(serializers.Serializer):
+        on_hand = serializers.IntegerField()
+        committed = serializers.IntegerField()
+        reserved = serializers.IntegerField()
+        safety_stock = serializers.IntegerField()
+        unavailable = serializers.IntegerField()
+        incoming = serializers.IntegerField()
+        available = serializers.IntegerField(help_text="Sum of each location's (clamped) available.")
+
+    @extend_schema(
+        operation_id="availability_get",
+        summary="Stock of a variant everywhere",
+        parameters=[
+            OpenApiParameter("sku", str, description="The variant's SKU (give this or barcode)."),
+            OpenApiParameter("barcode", str, description="EAN-13, UPC-A or EAN-8 (give this or sku)."),
+        ],
+        responses={
+            200: inline_serializer(
+                "Availability",
+                {
+                    "variant": VariantOutput(),
+                    "locations": LocationStockOutput(many=True),
+                    "totals": TotalsOutput(),
+                },
+            ),
+            **_errors(400, 403, 404),
+        },
+        tags=["inventory"],
+    )
+    def get(self, request: Request) -> Response:
+        # The hot path: no serializer round trip. The selector builds plain dicts in one query.
+        ensure_role(request.user, *STOCK_STAFF)
+        params = request.query_params
+        sku, barcode = params.get("sku"), params.get("barcode")
+        if (sku is None) == (barcode is None) or not (sku or barcode):
+            raise ApplicationError("invalid", "Give exactly one of sku or barcode.", {"params": ["sku", "barcode"]})
+        if barcode is not None:
+            _check_barcode(barcode)
+        return Response(selectors.variant_availability(sku=sku, barcode=barcode))
+
+
+def _check_barcode(barcode: str) -> None:
+    from django.core.exceptions import ValidationError as DjangoValidationError
+
+    try:
+        validate_gtin(barcode)
+    except DjangoValidationError as error:
+        raise ApplicationError(
+            "invalid_barcode", error.messages[0], {"barcode": barcode, "reason": error.code}
+        ) from error
+
+
+# --- Locations ------------------------------------------------------------------------------------
+
+
+class LocationListApi(InventoryApi):
+    class OutputSerializer(serializers.ModelSerializer):
+        class Meta:
+            model = Location
+            fields = [
+                "id",
+                "code",
+                "name",
+                "kind",
+                "city",
+                "postcode",
+                "country",
+                "latitude",
+                "longitude",
+                "time_zone",
+                "sells_in_store",
+                "ships_to_customers",
+                "offers_pickup",
+                "sends_transfers",
+                "receives_transfers",
+                "sells_online",
+            ]
+
+    @extend_schema(
+        operation_id="locations_list",
+        summary="Active locations",
+        responses={200: OutputSerializer(many=True), **_errors(403)},
+        tags=["inventory"],
+    )
+    def get(self, request: Request) -> Response:
+        ensure_role(request.user, *STOCK_STAFF)
+        return Response(self.OutputSerializer(selectors.location_list(), many=True).data)
+
+
+class StockCursorPagination(CursorPagination):
+    ordering = "sku"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class LocationStockApi(InventoryApi):
+    """Levels at one location with filters, by SKU, cursor-paginated."""
+
+    class FilterSerializer(serializers.Serializer):
+        sku = serializers.CharField(required=False, max_length=64, help_text="SKU prefix (case-sensitive).")
+        category = serializers.CharField(required=False, max_length=50)
+        brand = serializers.CharField(required=False, max_length=100)
+        below = serializers.IntegerField(
+            required=False, min_value=-MAX_QUANTITY, max_value=MAX_QUANTITY, help_text="Only available < below."
+        )
+        needs_count = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        sku = serializers.CharField()
+        barcode = serializers.CharField(allow_null=True)
+        product_name = serializers.CharField()
+        brand = serializers.CharField()
+        category = serializers.CharField()
+        size = serializers.CharField()
+        colour = serializers.CharField()
+        on_hand = serializers.IntegerField()
+        committed = serializers.IntegerField()
+        reserved = serializers.IntegerField()
+        safety_stock = serializers.IntegerField()
+        unavailable = serializers.IntegerField()
+        incoming = serializers.IntegerField()
+        available = serializers.IntegerField()
+        needs_count = serializers.BooleanField()
+        last_counted_at = serializers.DateTimeField(allow_null=True)
+        updated_at = serializers.DateTimeField()
+
+    @extend_schema(
+        operation_id="location_stock_list",
+        summary="Stock at a location",
+        parameters=[
+            FilterSerializer,
+            OpenApiParameter("cursor", str, description="From `next` / `previous`."),
+            OpenApiParameter("page_size", int, description="Up to 500 (default 50)."),
+        ],
+        responses={
+            200: inline_serializer(
+                "LocationStockPage",
+                {
+                    "next": serializers.URLField(allow_null=True),
+                    "previous": serializers.URLField(allow_null=True),
+                    "results": OutputSerializer(many=True),
+                },
+            ),
+            **_errors(400, 403, 404),
+        },
+        tags=["inventory"],
+    )
+    def get(self, request: Request, code: str) -> Response:
+        ensure_role(request.user, *STOCK_STAFF)
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        location = selectors.location_get(code=code)
+        if location is None:
+            raise NotFoundError("unknown_location", f"No location with code {code}.", {"location": code})
+        data = filters.validated_data
+        levels = selectors.location_stock_list(
+            location_id=location.pk,
+            sku_prefix=data.get("sku", ""),
+            category=data.get("category", ""),
+            brand=data.get("brand", ""),
+            below=data.get("below"),
+            needs_count=data.get("needs_count"),
+        )
+        paginator = StockCursorPagination()
+        page = paginator.paginate_queryset(levels, request, view=self)
+        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+
+
+# --- Stock operations -----------------------------------------------------------------------------
+
+
+class StockReceiptApi(InventoryApi):
+    """Goods arrived: on hand grows. Stock staff (associates too) at a location they work for."""
+
+    class InputSerializer(VariantRefInput):
+        location = serializers.SlugField(max_length=20)
+        quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
+        reference = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
+        note = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")
+
+    @extend_schema(
+        operation_id="stock_receipt_create",
+        summary="Receive stock",
+        parameters=[IDEMPOTENCY_HEADER],
+        request=InputSerializer,
+        responses={
+            201: OperationOutput,
+            200: OpenApiResponse(OperationOutput, description="A repeat of an earlier request (same key)."),
+            **_errors(400, 403, 404, 409),
+        },
+        tags=["inventory"],
+    )
+    def post(self, request: Request) -> Response:
+        ensure_role(request.user, *STOCK_STAFF)
+        data = _valid(self.InputSerializer, request)
+        location = _location_for_write(request, data["location"], *STOCK_STAFF)
+        variant = _variant(data)
+        key = _idempotency_key(request, "receipt")
+        operation = services.stock_receive(
+            actor=request.user,
+            location_id=location.pk,
+            variant_id=variant.pk,
+            quantity=data["quantity"],
+            reference=services.Reference("receipt", data["reference"]) if data["reference"] else services.NO_REFERENCE,
+            note=data["note"],
+            idempotency_key=key,
+        )
+        _ensure_same_operation(operation, key, {(location.pk, variant.pk, "on_hand", data["quantity"])})
+        return _operation_response(operation, location, variant)
+
+
+class StockAdjustmentApi(InventoryApi):
+    """Correct on hand by a signed amount with a reason code. Managers only, at their locations."""
+
+    class InputSerializer(VariantRefInput):
+        location = serializers.SlugField(max_length=20)
+        delta = serializers.IntegerField(
+            min_value=-MAX_QUANTITY, max_value=MAX_QUANTITY, help_text="Signed change of on hand; not zero."
+        )
+        reason_code = serializers.ChoiceField(choices=list(ADJUSTMENT_REASON_CODES.items()))
+        note = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")
+
+        def validate_delta(self, value: int) -> int:
+            if value == 0:
+                raise serializers.ValidationError("An adjustment is a whole number other than zero.")
+            return value
+
+    @extend_schema(
+        operation_id="stock_adjustment_create",
+        summary="Adjust on hand (managers)",
+        parameters=[IDEMPOTENCY_HEADER],
+        request=InputSerializer,
+        responses={
+            201: OperationOutput,
+            200: OpenApiResponse(OperationOutput, description="A repeat of an earlier request (same key)."),
+            **_errors(400, 403, 404, 409),
+        },
+        tags=["inventory"],
+    )
+    def post(self, request: Request) -> Response:
+        ensure_role(request.user, *MANAGERS)
+        data = _valid(self.InputSerializer, request)
+        location = _location_for_write(request, data["location"], *MANAGERS)
+        variant = _variant(data)
+        key = _idempotency_key(request, "adjustment")
+        operation = services.stock_adjust(
+            actor=request.user,
+            location_id=location.pk,
+            variant_id=variant.pk,
+            delta=data["delta"],
+            reason_code=data["reason_code"],
+            note=data["note"],
+            idempotency_key=key,
+        )
+        _ensure_same_operation(operation, key, {(location.pk, variant.pk, "on_hand", data["delta"])})
+        return _operation_response(operation, location, variant)
+
+
+class StockCountApi(InventoryApi):
+    """A stocktake: on hand becomes what was counted; each variance is a movement. Managers only."""
+
+    class LineInput(VariantRefInput):
+        counted = serializers.IntegerField(min_value=0, max_value=MAX_QUANTITY)
+
+    class InputSerializer(serializers.Serializer):
+        location = serializers.SlugField(max_length=20)
+        lines = serializers.ListField(min_length=1, max_length=MAX_COUNT_LINES)
+        reference = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
+
+        def validate_lines(self, value: list[Any]) -> list[dict[str, Any]]:
+            lines = StockCountApi.LineInput(data=value, many=True)
+            lines.is_valid(raise_exception=True)
+            return list(lines.validated_data)
+
+    class LineOutput(serializers.Serializer):
+        sku = serializers.CharField()
+        expected = serializers.IntegerField(help_text="On hand before the count.")
+        counted = serializers.IntegerField()
+        variance = serializers.IntegerField(help_text="counted - expected")
+
+    class OutputSerializer(serializers.Serializer):
+        operation_key = serializers.CharField()
+        duplicate = serializers.BooleanField()
+        location = serializers.CharField()
+        lines = serializers.ListField()
+        total_variance = serializers.IntegerField()
+
+    @extend_schema(
+        operation_id="stock_count_create",
+        summary="Record a stock count (managers)",
+        parameters=[IDEMPOTENCY_HEADER],
+        request=inline_serializer(
+            "StockCountRequest",
+            {
+                "location": serializers.SlugField(max_length=20),
+                "lines": LineInput(many=True),
+                "reference": serializers.CharField(required=False, allow_blank=True, max_length=64),
+            },
+        ),
+        responses={
+            201: inline_serializer(
+                "StockCountResult",
+                {
+                    "operation_key": serializers.CharField(),
+                    "duplicate": serializers.BooleanField(),
+                    "location": serializers.CharField(),
+                    "lines": LineOutput(many=True),
+                    "total_variance": serializers.IntegerField(),
+                },
+            ),
+            **_errors(400, 403, 404, 409),
+        },
+        tags=["inventory"],
+    )
+    def post(self, request: Request) -> Response:
+        ensure_role(request.user, *MANAGERS)
+        data = _valid(self.InputSerializer, request)
+        location = _location_for_write(request, data["location"], *MANAGERS)
+        variants = _count_variants(data["lines"])
+        key = _idempotency_key(request, "count")
+        result = services.stock_count(
+            actor=request.user,
+            location_id=location.pk,
+            lines=[services.CountLine(variant.pk, line["counted"]) for line, variant in variants],
+            reference=services.Reference("count", data["reference"]) if data["reference"] else services.NO_REFERENCE,
+            idempotency_key=key,
+        )
+        _ensure_same_operation(
+            result.operation,
+            key,
+            {
+                (location.pk, variant.pk, "on_hand", result.variances[variant.pk])
+                for _, variant in variants
+                if result.variances.get(variant.pk)
+            },
+        )
+        lines = []
+        for line, variant in variants:
+            variance = result.variances.get(variant.pk, 0)
+            lines.append(
+                {
+                    "sku": variant.sku,
+                    "expected": line["counted"] - variance,
+                    "counted": line["counted"],
+                    "variance": variance,
+                }
+            )
+        body = {
+            "operation_key": result.operation.key,
+            "duplicate": result.operation.duplicate,
+            "location": location.code,
+            "lines": lines,
+            "total_variance": sum(line["variance"] for line in lines),
+        }
+        return Response(body, status=status.HTTP_200_OK if result.operation.duplicate else status.HTTP_201_CREATED)
+
+
+def _count_variants(lines: list[dict[str, Any]]) -> list[tuple[dict[str, Any], Variant]]:
+    """Resolve every line's variant in two queries at most; unknown or repeated ones fail the count."""
+    by_sku = selectors.variants_by_sku(skus=[line["sku"] for line in lines if "sku" in line])
+    by_barcode = selectors.variants_by_barcode(barcodes=[line["barcode"] for line in lines if "barcode" in line])
+    resolved: list[tuple[dict[str, Any], Variant]] = []
+    unknown: list[str] = []
+    for line in lines:
+        variant = by_sku.get(line["sku"]) if "sku" in line else by_barcode.get(line["barcode"])
+        if variant is None:
+            unknown.append(line.get("sku") or line["barcode"])
+        else:
+            resolved.append((line, variant))
+    if unknown:
+        raise NotFoundError(
+            "unknown_variant", f"No product with SKU or barcode {', '.join(unknown[:5])}.", {"unknown": unknown}
+        )
+    seen: set[int] = set()
+    repeated: list[str] = []
+    for _, variant in resolved:
+        if variant.pk in seen:
+            repeated.append(variant.sku)
+        seen.add(variant.pk)
+    if repeated:
+        raise ApplicationError(
+            "duplicate_line", f"Each product is counted once per count: {', '.join(repeated[:5])}.", {"skus": repeated}
+        )
+    return resolved
+
+
+def _valid(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+# --- The ledger -----------------------------------------------------------------------------------
+
+
+class LedgerCursorPagination(CursorPagination):
+    ordering = "-id"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class LedgerApi(InventoryApi):
+    """Stock movements, newest first, at the locations the reader may act for. Managers, warehouse."""
+
+    class FilterSerializer(serializers.Serializer):
+        sku = serializers.CharField(required=False, max_length=64)
+        location = serializers.SlugField(required=False, max_length=20, help_text="Location code.")
+        reason = serializers.ChoiceField(required=False, choices=MovementReason.choices)
+        since = serializers.DateTimeField(required=False, help_text="ISO 8601; movements at or after.")
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        created_at = serializers.DateTimeField()
+        location_code = serializers.CharField()
+        sku = serializers.CharField()
+        state = serializers.ChoiceField(choices=StockState.choices)
+        quantity = serializers.IntegerField()
+        reason = serializers.ChoiceField(choices=MovementReason.choices)
+        reason_code = serializers.CharField()
+        note = serializers.CharField()
+        reference_type = serializers.CharField()
+        reference_id = serializers.CharField()
+        actor_label = serializers.CharField()
+        operation_key = serializers.CharField()
+
+    @extend_schema(
+        operation_id="ledger_list",
+        summary="The stock ledger",
+        parameters=[
+            FilterSerializer,
+            OpenApiParameter("cursor", str, description="From `next` / `previous`."),
+            OpenApiParameter("page_size", int, description="Up to 500 (default 50)."),
+        ],
+        responses={
+            200: inline_serializer(
+                "LedgerPage",
+                {
+                    "next": serializers.URLField(allow_null=True),
+                    "previous": serializers.URLField(allow_null=True),
+                    "results": OutputSerializer(many=True),
+                },
+            ),
+            **_errors(400, 403, 404),
+        },
+        tags=["inventory"],
+    )
+    def get(self, request: Request) -> Response:
+        ensure_role(request.user, Role.MANAGER, Role.WAREHOUSE)
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        data = filters.validated_data
+        location_id = None
+        if "location" in data:
+            location = selectors.location_get(code=data["location"])
+            if location is None:
+                raise NotFoundError(
+                    "unknown_location", f"No location with code {data['location']}.", {"location": data["location"]}
+                )
+            ensure_location(request.user, location.pk)
+            location_id = location.pk
+        movements = selectors.ledger_list(
+            filters=selectors.LedgerFilter(
+                sku=data.get("sku", ""),
+                location_id=location_id,
+                reason=data.get("reason", ""),
+                since=data.get("since"),
+                allowed_location_ids=user_location_ids(request.user),
+            )
+        )
+        paginator = LedgerCursorPagination()
+        page = paginator.paginate_queryset(movements, request, view=self)
+        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
