@@ -252,8 +252,10 @@ def _apply(
     for change in ordered:
         if _update_level(change, now):
             continue
-        if not any(delta < 0 for delta in change.nonzero().values()) and change.guard is Guard.NONE:
-            # Only additions and the level does not exist yet: create it, then apply.
+        if not any(delta < 0 for delta in change.nonzero().values()):
+            # Only additions and the level does not exist yet: create it, then apply. The guarded
+            # update runs again on the new zero row, so a guard (a count of found stock is FREE, a
+            # reservation is AVAILABLE) still decides; a failure rolls the new row back with the rest.
             StockLevel.objects.bulk_create(
                 [StockLevel(location_id=change.location_id, variant_id=change.variant_id)], ignore_conflicts=True
             )

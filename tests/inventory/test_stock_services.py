@@ -69,9 +69,7 @@ def test_reserve_commit_fulfil_keeps_ledger_and_levels_equal(store):
     services.stock_receive(actor=SYSTEM, location_id=store.pk, variant_id=variant.pk, quantity=4)
 
     hold = services.stock_reserve(actor=SYSTEM, location_id=store.pk, variant_id=variant.pk, quantity=3)
-    services.stock_commit(
-        actor=SYSTEM, location_id=store.pk, variant_id=variant.pk, quantity=3, reservation_id=hold.pk
-    )
+    services.stock_commit(actor=SYSTEM, location_id=store.pk, variant_id=variant.pk, quantity=3, reservation_id=hold.pk)
     services.stock_fulfil(actor=SYSTEM, location_id=store.pk, variant_id=variant.pk, quantity=2)
 
     row = level(store, variant)
