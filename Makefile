@@ -7,6 +7,8 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 PORT ?= 8000
+# `make run HOST=0.0.0.0`; not taken from the environment, where HOST often names the machine.
+HOST := 127.0.0.1
 
 # The suite runs on the local PostgreSQL and Redis unless told otherwise.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/omni
@@ -39,10 +41,13 @@ $(STAMP): $(PY) pyproject.toml
 
 install: $(STAMP)
 
+# Web (uvicorn) + Celery worker + beat in the foreground; Ctrl-C stops all three. HOST=0.0.0.0 serves
+# the store's tablets on the network. Without DATABASE_URL / CELERY_BROKER_URL it runs on the
+# embedded default (SQLite + a filesystem broker under var/).
 run: install
 	@DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --no-input
 	@DEBUG=$${DEBUG:-1} $(PY) manage.py seed_demo
-	@DEBUG=$${DEBUG:-1} PORT=$(PORT) $(PY) manage.py run_omni --port $(PORT)
+	@DEBUG=$${DEBUG:-1} $(PY) manage.py run_omni --port $(PORT) --host $(HOST)
 
 test: install
 	@scripts/ensure_browser.sh
