@@ -203,15 +203,15 @@ def _process_locked(delivery: WebhookDelivery) -> tuple[str, str]:
 
 
 def handlers() -> dict[str, Handler]:
-    """Topic -> handler. Orders and customers handlers live in online.order_handlers (they call higher apps)."""
+    """Topic -> handler. Customers and orders handlers live in online.sales_handlers (they call higher apps)."""
     table: dict[str, Handler] = {
         "products/create": handle_product,
         "products/update": handle_product,
         "inventory_levels/update": handle_inventory_level,
     }
-    from .order_handlers import HANDLERS as order_handlers
+    from .sales_handlers import HANDLERS as sales_handlers
 
-    table.update(order_handlers)
+    table.update(sales_handlers)
     return table
 
 

@@ -221,3 +221,36 @@ def test_stock_changes_do_not_depend_on_webhooks(online_warehouse):
     from omni.models import LiveEvent
 
     assert LiveEvent.objects.filter(topic="stock").count() == 1
+
+
+CUSTOMER = {
+    "id": 7012345678901,
+    "email": "Ana.Lopez@Example.com",
+    "first_name": "Ana",
+    "last_name": "Lopez",
+    "phone": "+1 512 555 0199",
+    "state": "enabled",
+    "email_marketing_consent": {
+        "state": "subscribed",
+        "opt_in_level": "single_opt_in",
+        "consent_updated_at": "2026-03-14T10:22:31-04:00",
+    },
+    "sms_marketing_consent": None,
+    "updated_at": "2026-03-14T10:22:33-04:00",
+}
+
+
+def test_online_customer_is_matched_to_the_store_customer_by_email(send_webhook):
+    from customers.models import Customer
+    from customers.services import customer_create
+
+    existing = customer_create(actor=SystemActor("till"), name="Ana L", email="ana.lopez@example.com")
+
+    send_webhook("customers/create", CUSTOMER)
+    send_webhook("customers/update", {**CUSTOMER, "updated_at": "2026-03-15T10:00:00-04:00"})
+    process_all()
+
+    assert Customer.objects.count() == 1
+    existing.refresh_from_db()
+    assert existing.phone == "+15125550199"
+    assert list(WebhookDelivery.objects.order_by("pk").values_list("status", flat=True)) == ["processed"] * 2
