@@ -16,11 +16,18 @@ import re
 from typing import Any
 
 from django.db.models import StringAgg, Value
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.authtoken.models import Token
 from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -83,12 +90,14 @@ AUTHENTICATION = [RoleTokenAuthentication, SessionAuthentication]
 
 class InventoryApi(APIView):
     authentication_classes = AUTHENTICATION
+    parser_classes = [JSONParser]
     # Roles are checked in each handler (ensure_role / ensure_role_at) so the error names the role.
 
 
 # --- Shared pieces --------------------------------------------------------------------------------
 
 
+@extend_schema_serializer(component_name="InventoryError")
 class ErrorOutput(serializers.Serializer):
     code = serializers.CharField(help_text="Stable machine-readable code, e.g. insufficient_stock.")
     message = serializers.CharField(help_text="For people.")
@@ -147,6 +156,7 @@ def _variant(data: dict[str, Any]) -> Variant:
     return selectors.variant_get(sku=data.get("sku"), barcode=data.get("barcode"))
 
 
+@extend_schema_serializer(component_name="StockLevelStates")
 class LevelOutput(serializers.Serializer):
     on_hand = serializers.IntegerField()
     committed = serializers.IntegerField()
@@ -157,6 +167,7 @@ class LevelOutput(serializers.Serializer):
     available = serializers.IntegerField(help_text="May be negative when safety stock exceeds what is left.")
 
 
+@extend_schema_serializer(component_name="OperationMovement")
 class MovementOutput(serializers.Serializer):
     id = serializers.IntegerField()
     state = serializers.ChoiceField(choices=StockState.choices)
@@ -165,6 +176,7 @@ class MovementOutput(serializers.Serializer):
     reason_code = serializers.CharField()
 
 
+@extend_schema_serializer(component_name="StockOperation")
 class OperationOutput(serializers.Serializer):
     operation_key = serializers.CharField()
     duplicate = serializers.BooleanField(help_text="True when this repeats an earlier request (same key).")
@@ -203,6 +215,7 @@ def _ensure_same_operation(
 class AvailabilityApi(InventoryApi):
     """Stock of one variant at every active location, by SKU or barcode. Two queries in all."""
 
+    @extend_schema_serializer(component_name="AvailabilityVariant")
     class VariantOutput(serializers.Serializer):
         id = serializers.IntegerField()
         sku = serializers.CharField()
@@ -217,6 +230,7 @@ class AvailabilityApi(InventoryApi):
         currency = serializers.CharField()
         is_active = serializers.BooleanField()
 
+    @extend_schema_serializer(component_name="AvailabilityLocation")
     class LocationStockOutput(serializers.Serializer):
         id = serializers.IntegerField()
         code = serializers.CharField()
@@ -236,6 +250,7 @@ class AvailabilityApi(InventoryApi):
         )
         needs_count = serializers.BooleanField()
 
+    @extend_schema_serializer(component_name="AvailabilityTotals")
     class TotalsOutput(serializers.Serializer):
         on_hand = serializers.IntegerField()
         committed = serializers.IntegerField()
@@ -292,6 +307,7 @@ def _check_barcode(barcode: str) -> None:
 
 
 class LocationListApi(InventoryApi):
+    @extend_schema_serializer(component_name="Location")
     class OutputSerializer(serializers.ModelSerializer):
         class Meta:
             model = Location
@@ -344,6 +360,7 @@ class LocationStockApi(InventoryApi):
         )
         needs_count = serializers.BooleanField(required=False, allow_null=True, default=None)
 
+    @extend_schema_serializer(component_name="LocationStockRow")
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         sku = serializers.CharField()
@@ -412,6 +429,7 @@ class LocationStockApi(InventoryApi):
 class StockReceiptApi(InventoryApi):
     """Goods arrived: on hand grows. Stock staff (associates too) at a location they work for."""
 
+    @extend_schema_serializer(component_name="StockReceipt")
     class InputSerializer(VariantRefInput):
         location = serializers.SlugField(max_length=20)
         quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
@@ -452,6 +470,7 @@ class StockReceiptApi(InventoryApi):
 class StockAdjustmentApi(InventoryApi):
     """Correct on hand by a signed amount with a reason code. Managers only, at their locations."""
 
+    @extend_schema_serializer(component_name="StockAdjustment")
     class InputSerializer(VariantRefInput):
         location = serializers.SlugField(max_length=20)
         delta = serializers.IntegerField(
@@ -499,6 +518,7 @@ class StockAdjustmentApi(InventoryApi):
 class StockCountApi(InventoryApi):
     """A stocktake: on hand becomes what was counted; each variance is a movement. Managers only."""
 
+    @extend_schema_serializer(component_name="StockCountLine")
     class LineInput(VariantRefInput):
         counted = serializers.IntegerField(min_value=0, max_value=MAX_QUANTITY)
 
@@ -512,6 +532,7 @@ class StockCountApi(InventoryApi):
             lines.is_valid(raise_exception=True)
             return list(lines.validated_data)
 
+    @extend_schema_serializer(component_name="StockCountLineResult")
     class LineOutput(serializers.Serializer):
         sku = serializers.CharField()
         expected = serializers.IntegerField(help_text="On hand before the count.")
@@ -530,7 +551,7 @@ class StockCountApi(InventoryApi):
         summary="Record a stock count (managers)",
         parameters=[IDEMPOTENCY_HEADER],
         request=inline_serializer(
-            "StockCountRequest",
+            "StockCount",
             {
                 "location": serializers.SlugField(max_length=20),
                 "lines": LineInput(many=True),
@@ -548,6 +569,7 @@ class StockCountApi(InventoryApi):
                     "total_variance": serializers.IntegerField(),
                 },
             ),
+            200: OpenApiResponse(description="A repeat of an earlier request (same key): the first result."),
             **_errors(400, 403, 404, 409),
         },
         tags=["inventory"],
@@ -649,6 +671,7 @@ class LedgerApi(InventoryApi):
         reason = serializers.ChoiceField(required=False, choices=MovementReason.choices)
         since = serializers.DateTimeField(required=False, help_text="ISO 8601; movements at or after.")
 
+    @extend_schema_serializer(component_name="LedgerMovement")
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         created_at = serializers.DateTimeField()
