@@ -56,6 +56,11 @@ def point_value() -> Decimal:
     return Decimal(str(getattr(settings, "OMNI_LOYALTY_POINT_VALUE", "0.01")))
 
 
+def points_value(points: int) -> Decimal:
+    """What `points` are worth as a tender, to the cent."""
+    return (Decimal(points) * point_value()).quantize(Decimal("0.01"))
+
+
 def tier_window_days() -> int:
     return int(getattr(settings, "OMNI_LOYALTY_TIER_WINDOW_DAYS", 365))
 
