@@ -31,7 +31,15 @@ class StaffCreationForm(AdminUserCreationForm):
 class StaffAdmin(DjangoUserAdmin):
     form = StaffChangeForm
     add_form = StaffCreationForm
-    list_display = ("username", "full_name", "role_names", "home_location", "other_locations", "is_active", "last_login")
+    list_display = (
+        "username",
+        "full_name",
+        "role_names",
+        "home_location",
+        "other_locations",
+        "is_active",
+        "last_login",
+    )
     list_filter = ("groups", "home_location", "extra_locations", "is_active", "is_staff", "is_superuser")
     list_select_related = ("home_location",)
     search_fields = ("username", "first_name", "last_name", "email")
