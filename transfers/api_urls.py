@@ -1,5 +1,4 @@
 """REST endpoints of the transfers app, mounted under /api/v1/."""
 
-from django.urls import path
 
 urlpatterns: list = []
