@@ -569,7 +569,12 @@ def _close_reservations(
         )
     if closed:
         Reservation.objects.bulk_update(closed, ["status", "closed_at"])
-        for reservation, change in zip(closed, changes, strict=True):
+        # Levels are locked in (location, variant) order, the engine's one lock order; reservation
+        # pk order would let a batch of expiries deadlock with a multi-level operation.
+        in_lock_order = sorted(
+            zip(closed, changes, strict=True), key=lambda pair: (pair[1].location_id, pair[1].variant_id, pair[0].pk)
+        )
+        for reservation, change in in_lock_order:
             _apply(
                 key=f"{reason}:reservation:{reservation.pk}",
                 changes=[change],
