@@ -992,3 +992,179 @@ def catalogue_upsert_product(
             variant.save()
             result.updated.append(variant)
         return result
+
+
+# --- Orders: many lines in one fixed-cost operation --------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderStockLine:
+    """One line of an order's stock effect.
+
+    `action` is "commit" (promise units to the order: converted from `reservation_id` when given,
+    else taken from available) or "sell" (a take-now sale: out of on hand, never blocked, a
+    shortfall first recorded as found stock and the level flagged for a count, as stock_sell_now).
+    """
+
+    location_id: int
+    variant_id: int
+    quantity: int
+    action: str
+    reservation_id: int | None = None
+
+
+def stock_order_place(
+    *,
+    actor: Any,
+    lines: Sequence[OrderStockLine],
+    reference: Reference = NO_REFERENCE,
+    idempotency_key: str,
+) -> StockOperation:
+    """Commit and sell every line of an order in one atomic operation whose query count does not
+    depend on the number of lines (placing an order must be fast and its cost pinned).
+
+    The same guarantees as the single-line operations (stock_commit, stock_sell_now):
+    - reservations are locked (pk order) and must be active and match their line exactly;
+    - a commit without a reservation needs that many available units (never safety stock);
+    - a sale is never blocked: a shortfall becomes a found-stock movement and flags a count;
+    - movements are written for every state change; a repeated key returns the first result.
+
+    How: lock the reservations, lock every level touched (ordered by location, then variant, the
+    order `_apply` updates in, so concurrent operations queue instead of deadlocking), compute the
+    new figures from the locked rows, then write the movements, the reservations and the levels
+    in one bulk statement each. Raises InsufficientStockError naming the first level short of
+    stock; the caller's transaction must roll back. Database check constraints back every figure.
+    """
+    if not lines:
+        return StockOperation(key=idempotency_key)
+    for line in lines:
+        _check_quantity(line.quantity)
+        if line.action not in ("commit", "sell"):
+            raise ValueError(f"Unknown order stock action: {line.action}")
+        if line.action == "sell" and line.reservation_id is not None:
+            raise ValueError("A take-now sale does not convert a reservation.")
+    existing = _existing_operation(idempotency_key)
+    if existing is not None:
+        return existing
+    actor_fields = _actor_fields(actor)
+    now = timezone.now()
+    with transaction.atomic():
+        reservation_ids = sorted({line.reservation_id for line in lines if line.reservation_id is not None})
+        if len(reservation_ids) != sum(1 for line in lines if line.reservation_id is not None):
+            raise InvalidQuantityError("Each hold can be converted by one line only.")
+        reservations = {r.pk: r for r in reservations_lock(ids=reservation_ids)} if reservation_ids else {}
+        for line in lines:
+            if line.reservation_id is None:
+                continue
+            reservation = reservations.get(line.reservation_id)
+            if reservation is None or reservation.status != ReservationStatus.ACTIVE:
+                # A concurrent duplicate (same key) converted it while we waited for the lock.
+                existing = _existing_operation(idempotency_key)
+                if existing is not None:
+                    return existing
+                raise ReservationClosedError(line.reservation_id, reservation.status if reservation else "gone")
+            if (reservation.location_id, reservation.variant_id, reservation.quantity) != (
+                line.location_id,
+                line.variant_id,
+                line.quantity,
+            ):
+                raise InvalidQuantityError("The hold does not match the line being committed.")
+
+        pairs = sorted({(line.location_id, line.variant_id) for line in lines})
+        levels = _order_levels_lock(pairs)
+        missing_sales = [pair for pair in pairs if pair not in levels and any(
+            (line.location_id, line.variant_id) == pair and line.action == "sell" for line in lines
+        )]
+        if missing_sales:
+            # A take-now sale of something never recorded here: the level starts at zero.
+            StockLevel.objects.bulk_create(
+                [StockLevel(location_id=loc, variant_id=var) for loc, var in missing_sales], ignore_conflicts=True
+            )
+            levels = _order_levels_lock(pairs)
+
+        # Per level, in order: conversions, then commits from available, then sales.
+        deltas: dict[tuple[int, int], dict[str, int]] = {pair: {} for pair in pairs}
+        found: dict[tuple[int, int], int] = {}
+        for pair in pairs:
+            level = levels.get(pair)
+            at_level = [line for line in lines if (line.location_id, line.variant_id) == pair]
+            converted = sum(line.quantity for line in at_level if line.reservation_id is not None)
+            direct = sum(line.quantity for line in at_level if line.action == "commit" and line.reservation_id is None)
+            sold = sum(line.quantity for line in at_level if line.action == "sell")
+            if level is None:
+                raise _shortage_error(LevelChange(pair[0], pair[1], {"committed": converted + direct}, Guard.AVAILABLE))
+            if direct and level.available < direct:
+                raise _shortage_error(LevelChange(pair[0], pair[1], {"committed": direct}, Guard.AVAILABLE))
+            level.reserved -= converted
+            level.committed += converted + direct
+            if sold:
+                free = level.on_hand - level.committed - level.reserved - level.unavailable
+                shortfall = max(0, sold - free)
+                if shortfall:
+                    found[pair] = shortfall
+                    level.needs_count = True
+                level.on_hand += shortfall - sold
+            deltas[pair] = {"reserved": -converted, "committed": converted + direct, "on_hand": -sold}
+            level.updated_at = now
+
+        def movement(pair: tuple[int, int], state: str, quantity: int, reason: str, key: str) -> StockMovement:
+            return StockMovement(
+                location_id=pair[0],
+                variant_id=pair[1],
+                state=state,
+                quantity=quantity,
+                reason=reason,
+                reason_code="sold-while-not-on-record" if reason == MovementReason.FOUND_STOCK else "",
+                reference_type=reference.type,
+                reference_id=reference.id,
+                operation_key=key,
+                idempotency_key=f"{key}|{pair[0]}|{pair[1]}|{state}",
+                **actor_fields,
+            )
+
+        movements = [
+            movement(pair, StockState.ON_HAND, shortfall, MovementReason.FOUND_STOCK, f"{idempotency_key}:found")
+            for pair, shortfall in found.items()
+        ]
+        for pair in pairs:
+            for state in ("reserved", "committed", "on_hand"):
+                quantity = deltas[pair].get(state, 0)
+                if quantity:
+                    reason = MovementReason.SALE if state == "on_hand" else MovementReason.COMMIT
+                    movements.append(movement(pair, state, quantity, reason, idempotency_key))
+        try:
+            with transaction.atomic():
+                StockMovement.objects.bulk_create(movements)
+        except IntegrityError:
+            existing = _existing_operation(idempotency_key)
+            if existing is None:
+                raise
+            return existing
+        if reservations:
+            for reservation in reservations.values():
+                reservation.status = ReservationStatus.COMMITTED
+                reservation.closed_at = now
+            Reservation.objects.bulk_update(list(reservations.values()), ["status", "closed_at"])
+        StockLevel.objects.bulk_update(
+            [levels[pair] for pair in pairs],
+            ["on_hand", "committed", "reserved", "needs_count", "updated_at"],
+        )
+        live_publish(topic="stock", payload={"levels": pairs, "reason": "order"})
+        found_movements = [m for m in movements if m.operation_key.endswith(":found")]
+        return StockOperation(key=idempotency_key, movements=found_movements + [
+            m for m in movements if not m.operation_key.endswith(":found")
+        ])
+
+
+def _order_levels_lock(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], StockLevel]:
+    """Lock levels of (location_id, variant_id) pairs in (location, variant) order, `_apply`'s order.
+
+    One query whatever the number of pairs. Caller must be inside transaction.atomic.
+    """
+    condition = Q()
+    for location_id, variant_id in pairs:
+        condition |= Q(location_id=location_id, variant_id=variant_id)
+    levels = (
+        StockLevel.objects.select_for_update(of=("self",)).filter(condition).order_by("location_id", "variant_id")
+    )
+    return {(level.location_id, level.variant_id): level for level in levels}
