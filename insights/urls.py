@@ -1,7 +1,5 @@
 """Pages of the insights app (htmx). Mounted at the site root; paths carry their own prefix."""
 
-from django.urls import path
-
 app_name = "insights"
 
 urlpatterns: list = []
