@@ -81,7 +81,8 @@ MIDDLEWARE = [
     "omni.middleware.ApplicationErrorMiddleware",
 ]
 
-ROOT_URLCONF = "omni.urls"
+# Overridable only so the benchmarks can add a baseline view (bench/urls.py); never set in production.
+ROOT_URLCONF = os.environ.get("OMNI_ROOT_URLCONF", "omni.urls")
 WSGI_APPLICATION = "omni.wsgi.application"
 ASGI_APPLICATION = "omni.asgi.application"
 AUTH_USER_MODEL = "omni.User"
