@@ -1,0 +1,188 @@
+"""Operations and security plumbing: request ids, JSON logs, CSP, readiness, production settings."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import logging.config
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from omni.logging import request_id_var
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+
+# ---- request ids -------------------------------------------------------------------------------
+@pytest.mark.django_db
+def test_a_request_without_id_gets_a_fresh_one(client):
+    first = client.get("/login/")["X-Request-ID"]
+    second = client.get("/login/")["X-Request-ID"]
+
+    assert re.fullmatch(r"[0-9a-f]{32}", first)
+    assert first != second
+
+
+@pytest.mark.django_db
+def test_a_sane_incoming_request_id_is_echoed(client):
+    response = client.get("/login/", HTTP_X_REQUEST_ID="edge-7f3a.42_b")
+
+    assert response["X-Request-ID"] == "edge-7f3a.42_b"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("bad", ["has space", "x" * 65, "semi;colon", "new\u2028line"])
+def test_an_unsafe_incoming_request_id_is_replaced(client, bad):
+    response = client.get("/login/", HTTP_X_REQUEST_ID=bad)
+
+    assert re.fullmatch(r"[0-9a-f]{32}", response["X-Request-ID"])
+
+
+# ---- logs --------------------------------------------------------------------------------------
+def _json_logger(stream: io.StringIO) -> logging.Logger:
+    """A logger wired exactly like settings.LOGGING's console handler, with the JSON formatter."""
+    config = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": settings.LOGGING["filters"],
+        "formatters": {"json": settings.LOGGING["formatters"]["json"]},
+        "handlers": {
+            "capture": {
+                "class": "logging.StreamHandler",
+                "stream": stream,
+                "formatter": "json",
+                "filters": ["request_id"],
+            }
+        },
+        "loggers": {"django.request": {"handlers": ["capture"], "level": "INFO", "propagate": False}},
+    }
+    logging.config.dictConfig(config)
+    return logging.getLogger("django.request")
+
+
+@pytest.mark.django_db
+def test_json_log_lines_carry_the_request_id_of_the_request(client):
+    stream = io.StringIO()
+    logger = _json_logger(stream)
+    try:
+        client.get("/no-such-page/", HTTP_X_REQUEST_ID="req-123")  # Django logs the 404 as a warning
+    finally:
+        logger.handlers.clear()
+        logger.propagate = True
+
+    records = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert records, "the 404 was not logged"
+    record = records[-1]
+    assert record["request_id"] == "req-123"
+    assert record["level"] == "WARNING"
+    assert record["logger"] == "django.request"
+    assert "Not Found" in record["message"]
+    assert "time" in record
+
+
+def test_log_format_json_is_what_production_uses(tmp_path):
+    """A fresh process with LOG_FORMAT=json prints JSON lines to stderr, request id included."""
+    code = (
+        "import django, logging; django.setup();"
+        "from omni.logging import request_id_var; request_id_var.set('abc123');"
+        "logging.getLogger('omni.check').warning('hello %s', 'world')"
+    )
+    env = {**_clean_env(tmp_path), "LOG_FORMAT": "json", "DEBUG": "1"}
+
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert result.returncode == 0, result.stderr
+    line = json.loads(result.stderr.strip().splitlines()[-1])
+    expected = {"message": "hello world", "level": "WARNING", "logger": "omni.check", "request_id": "abc123"}
+    assert line == {**line, **expected}
+
+
+def test_request_id_outside_a_request_is_a_dash():
+    assert request_id_var.get() == "-"
+
+
+# ---- security headers and probes ---------------------------------------------------------------
+@pytest.mark.django_db
+def test_pages_carry_a_strict_content_security_policy(client):
+    response = client.get("/login/")
+
+    csp = response["Content-Security-Policy"]
+    assert "default-src 'self'" in csp
+    assert "script-src 'self'" in csp
+    assert "unsafe-eval" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.django_db
+def test_pages_load_no_script_from_another_host(client, associate):
+    client.force_login(associate)
+
+    html = client.get("/").content.decode()
+
+    scripts = re.findall(r'<script[^>]*src="([^"]+)"', html)
+    assert scripts and all(src.startswith("/static/") for src in scripts)
+    assert "<script>" not in html  # no inline script: the CSP would block it
+
+
+@pytest.mark.django_db
+def test_readyz_is_ok_when_migrations_are_applied(client):
+    response = client.get("/readyz")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+# ---- production settings -----------------------------------------------------------------------
+def _clean_env(tmp_path) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"SECRET_KEY", "OMNI_TESTING", "DEBUG", "DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL"}
+    }
+    env["OMNI_VAR_DIR"] = str(tmp_path)
+    env["DJANGO_SETTINGS_MODULE"] = "omni.settings"
+    return env
+
+
+def test_production_refuses_to_start_without_a_secret_key(tmp_path):
+    env = {**_clean_env(tmp_path), "DEBUG": "0"}
+
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_starts_with_a_secret_key_and_secure_cookies(tmp_path):
+    env = {**_clean_env(tmp_path), "DEBUG": "0", "SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "omni.example"}
+    code = (
+        "import django; django.setup(); from django.conf import settings as s;"
+        "print(s.DEBUG, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_HSTS_SECONDS > 0, s.ALLOWED_HOSTS)"
+    )
+
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "True", "True", "True", "['omni.example']"]
