@@ -211,7 +211,9 @@ def customer_scores(summaries: selectors.CustomerSummaries, *, cutoff: datetime,
                 monthly_discount_rate=float(conf.get("MONTHLY_DISCOUNT_RATE")),
             )
             repeat = frequency > 0
-            correlation = float(np.corrcoef(frequency[repeat], repeat_mean[repeat])[0, 1]) if repeat.sum() > 2 else None
+            correlation = None
+            if repeat.sum() > 2 and np.std(frequency[repeat]) > 0 and np.std(repeat_mean[repeat]) > 0:
+                correlation = float(np.corrcoef(frequency[repeat], repeat_mean[repeat])[0, 1])
             run.gamma_gamma = {
                 "p": spend_model.p,
                 "q": spend_model.q,
@@ -219,7 +221,7 @@ def customer_scores(summaries: selectors.CustomerSummaries, *, cutoff: datetime,
                 "log_likelihood": spend_model.log_likelihood,
                 "n": spend_model.n_customers,
                 # Gamma-Gamma assumes spend per visit does not depend on how often one buys.
-                "frequency_spend_correlation": None if correlation is None or math.isnan(correlation) else correlation,
+                "frequency_spend_correlation": correlation,
             }
         except (ModelFitError, InvalidSummaryError) as error:
             notes.append(f"Gamma-Gamma: {error.message}")
