@@ -64,6 +64,8 @@ def _search_plan(query: str) -> list[QuerySet[Customer]]:
             plan.append(active.filter(phone_national__startswith=digits))
             plan.append(active.filter(phone__startswith=plus))
         plan.append(by_card(value__startswith=card))
+        if len(digits) >= 4:
+            plan.append(active.filter(phone_national__contains=digits))  # "last four digits"
         return plan
     if "@" in lowered:
         plan.append(active.filter(email=lowered))
@@ -86,7 +88,8 @@ def _search_plan(query: str) -> list[QuerySet[Customer]]:
 def customer_search(*, query: str, limit: int = 10) -> list[Customer]:
     """Customers matching a phone, email, name or loyalty card as typed, best matches first.
 
-    Phone queries match the national number or E.164 prefix (`512 555`, `+1512...`); `@` means an
+    Phone queries match the national number or E.164 prefix (`512 555`, `+1512...`), then any
+    run of 4+ digits inside the number (`0142`, the last four digits); `@` means an
     email; anything else is a name prefix, a word of the name (`lopez` finds Ana López), an
     email prefix or a card. Queries shorter than 2 characters return nothing. At most
     `limit` (<= 50) rows; merged and erased records never appear.

@@ -117,6 +117,12 @@ def test_erase_anonymises_the_customer_and_keeps_sales_and_points(rich_customer,
     assert selectors.customer_search(query="lucia")[0].name == "Lucia Ortega"
 
 
+SCAN_SQL = (
+    "SELECT n FROM unnest(%s::text[]) AS n WHERE EXISTS "
+    "(SELECT 1 FROM {table} WHERE {column}::text ILIKE '%%' || n || '%%')"
+)
+
+
 def _columns():
     with connection.cursor() as cursor:
         cursor.execute(
@@ -138,11 +144,8 @@ def test_an_erased_customers_name_email_and_phone_appear_nowhere_in_the_database
         found = {needle: [] for needle in needles}
         with connection.cursor() as cursor:
             for table, column in columns:
-                cursor.execute(
-                    f"SELECT n FROM unnest(%s::text[]) AS n WHERE EXISTS "
-                    f"(SELECT 1 FROM {qn(table)} WHERE {qn(column)}::text ILIKE '%%' || n || '%%')",
-                    [list(needles)],
-                )
+                # Identifiers come from information_schema and are quoted; values are parameters.
+                cursor.execute(SCAN_SQL.format(table=qn(table), column=qn(column)), [list(needles)])
                 for (needle,) in cursor.fetchall():
                     found[needle].append(f"{table}.{column}")
         return found

@@ -32,17 +32,17 @@ def test_purchase_updates_lifetime_spend_visits_and_dates(store):
 
 def test_reporting_the_same_purchase_twice_counts_once():
     customer = make_customer()
-    kwargs = dict(
-        customer_id=customer.pk,
-        order_ref="SO-1",
-        channel="store",
-        location_id=None,
-        amount="10",
-        lines=[(None, "Northwind", "tops", 1, "10")],
-        occurred_at=timezone.now(),
-        idempotency_key="p:SO-1",
-        actor=SYSTEM,
-    )
+    kwargs = {
+        "customer_id": customer.pk,
+        "order_ref": "SO-1",
+        "channel": "store",
+        "location_id": None,
+        "amount": "10",
+        "lines": [(None, "Northwind", "tops", 1, "10")],
+        "occurred_at": timezone.now(),
+        "idempotency_key": "p:SO-1",
+        "actor": SYSTEM,
+    }
 
     first = services.customer_record_purchase(**kwargs)
     again = services.customer_record_purchase(**kwargs)
