@@ -49,7 +49,7 @@ class TransferOutput(serializers.Serializer):
     id = serializers.IntegerField()
     code = serializers.CharField()
     status = serializers.ChoiceField(choices=TransferStatus.choices)
-    source = serializers.ChoiceField(choices=TransferSource.choices, help_text="Who or what created it.")
+    source = serializers.ChoiceField(choices=TransferSource.choices, help_text="Who or what created it.")  # type: ignore[assignment]
     origin = LocationOutput()
     destination = LocationOutput()
     reason = serializers.CharField()
@@ -114,7 +114,7 @@ class LineQuantityInput(serializers.Serializer):
 
 
 class LinesInput(serializers.Serializer):
-    lines = LineQuantityInput(many=True, required=False, max_length=MAX_LINES)
+    lines = serializers.ListField(child=LineQuantityInput(), required=False, max_length=MAX_LINES)
 
     def validate_lines(self, lines: list[dict[str, int]]) -> list[dict[str, int]]:
         ids = [line["line_id"] for line in lines]

@@ -29,6 +29,7 @@ from __future__ import annotations
 import io
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -247,7 +248,7 @@ def _group_cumsum(values: np.ndarray, group_start: np.ndarray) -> np.ndarray:
     return total - offsets
 
 
-def compute_plan(*, planners: tuple[str, ...] | list[str], now: datetime) -> Plan:
+def compute_plan(*, planners: Sequence[str], now: datetime) -> Plan:
     """Read the figures and decide the moves. Reads only; `persist_plan` writes."""
     settings_row = planner_settings()
     window = int(settings_row.velocity_window_days)
@@ -641,7 +642,7 @@ def persist_plan(*, plan: Plan, run: PlanRun, actor: Any) -> list[Transfer]:
         for transfer in created:
             transfer.pk = by_key[transfer.idempotency_key]
     by_group = {(transfer.source, transfer.origin_id, transfer.destination_id): transfer.pk for transfer in created}
-    rows = []
+    rows: list[tuple[int, PlannedLine]] = []
     for (planner, origin, destination), lines in groups.items():
         source = TransferSource.REPLENISHMENT if planner == "replenishment" else TransferSource.REBALANCING
         transfer_id = by_group[(source, origin, destination)]

@@ -230,10 +230,13 @@ def transfer_dashboard(
     lead_by_week: dict[str, list[float]] = defaultdict(list)
     transit_by_week: dict[str, list[float]] = defaultdict(list)
     for row in received:
-        week = (row["received_at"] - timedelta(days=row["received_at"].weekday())).date().isoformat()
-        lead_by_week[week].append((row["received_at"] - row["created_at"]).total_seconds() / 3600)
+        received_at = row["received_at"]
+        if received_at is None:
+            continue
+        week = (received_at - timedelta(days=received_at.weekday())).date().isoformat()
+        lead_by_week[week].append((received_at - row["created_at"]).total_seconds() / 3600)
         if row["dispatched_at"]:
-            transit_by_week[week].append((row["received_at"] - row["dispatched_at"]).total_seconds() / 3600)
+            transit_by_week[week].append((received_at - row["dispatched_at"]).total_seconds() / 3600)
 
     lines = TransferLine.objects.filter(
         transfer__in=transfers, transfer__received_at__gte=since, quantity_received__gt=0
