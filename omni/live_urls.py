@@ -1,4 +1,9 @@
-"""Live updates (server-sent events). Filled in by omni.live."""
+"""Live updates (server-sent events), mounted at /live/. See omni.live_stream."""
 
+from django.urls import path
 
-urlpatterns: list = []
+from omni.live_stream import live_stream
+
+urlpatterns = [
+    path("stream/", live_stream, name="live-stream"),
+]
