@@ -1200,7 +1200,10 @@ def fulfilments_sync_transfers() -> int:
             for line in transfer_lines_for_reference(reference_type=reference.type, reference_id=reference.id)
             if (line.origin_id, line.destination_id) == (origin_id, pickup_id)
         ]
-        arrived = bool(lines) and all(line.arrived for line in lines)
+        # Every unit arrived (a transfer received short leaves the order waiting for a person).
+        arrived = bool(lines) and all(
+            line.arrived and (line.quantity_received or 0) >= line.quantity for line in lines
+        )
         if arrived and fulfilment_transfer_arrived(actor=actor, fulfilment_id=fulfilment_id) is not None:
             done += 1
     return done

@@ -31,3 +31,16 @@ def variant(db):
 @pytest.fixture
 def customer(db):
     return make_customer(name="Ada Lovelace", email="ada@example.com")
+
+
+@pytest.fixture
+def eager_celery():
+    """Run Celery tasks in-process when they are sent (emails land in mail.outbox)."""
+    from omni.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    try:
+        yield
+    finally:
+        app.conf.task_always_eager = previous
