@@ -25,3 +25,15 @@ def stock_reconcile_task() -> int:
     Returns the run's id.
     """
     return stock_reconcile(triggered_by="system:stock_reconcile_task").pk
+
+
+@shared_task(ignore_result=True)
+def live_events_prune_task() -> int:
+    """Delete live-screen outbox rows (omni.LiveEvent) older than an hour; returns how many.
+
+    Stock changes write those rows (omni.live), so the task lives with them here, where Celery's
+    autodiscovery finds it. Safe to run twice.
+    """
+    from omni.live_stream import live_events_prune
+
+    return live_events_prune()
