@@ -5,12 +5,15 @@ Each selector costs a fixed number of queries whatever the number of rows (the t
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 
 from .errors import UnknownVariantError
 from .models import STOCK_STATES, Location, Product, StockLevel, StockMovement, Variant
@@ -257,3 +260,244 @@ def ledger_list(*, filters: LedgerFilter) -> QuerySet[StockMovement, dict[str, A
     if filters.since is not None:
         movements = movements.filter(created_at__gte=filters.since)
     return movements.annotate(location_code=F("location__code"), sku=F("variant__sku")).values(*LEDGER_FIELDS)
+
+
+# --- Tablet pages (inventory.views) ------------------------------------------------------------
+
+_LETTER_SIZES = ("XXXS", "XXS", "XS", "S", "M", "L", "XL", "XXL", "2XL", "XXXL", "3XL", "4XL", "5XL")
+_LETTER_SIZE_RANK = {size: rank for rank, size in enumerate(_LETTER_SIZES)}
+_LEADING_NUMBER = re.compile(r"^(\d+(?:[.,]\d+)?)")
+
+
+def size_sort_key(size: str) -> tuple[int, float, str]:
+    """Letter sizes in wearing order (XS < S < M ...), then numeric sizes by value, then the rest."""
+    label = size.strip().upper()
+    if label in _LETTER_SIZE_RANK:
+        return (0, float(_LETTER_SIZE_RANK[label]), label)
+    match = _LEADING_NUMBER.match(label)
+    if match:
+        return (1, float(match.group(1).replace(",", ".")), label)
+    return (2, 0.0, label)
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance between two points in kilometres."""
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    d_phi, d_lambda = phi2 - phi1, math.radians(lon2 - lon1)
+    a = math.sin(d_phi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(d_lambda / 2) ** 2
+    return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(a)))
+
+
+@dataclass(frozen=True)
+class NearLocation:
+    location: Location
+    distance_km: float | None  # None: either end has no coordinates
+    is_here: bool
+
+
+def locations_nearest_first(*, origin: Location | None, locations: Iterable[Location]) -> list[NearLocation]:
+    """The origin first, then by distance from it (haversine), then those without coordinates by name.
+
+    In Python: a retailer has at most a few hundred locations, already loaded for the page.
+    """
+    origin_point = (
+        (float(origin.latitude), float(origin.longitude))
+        if origin is not None and origin.latitude is not None and origin.longitude is not None
+        else None
+    )
+    near = []
+    for location in locations:
+        is_here = origin is not None and location.pk == origin.pk
+        distance = None
+        if origin_point is not None and location.latitude is not None and location.longitude is not None:
+            distance = haversine_km(*origin_point, float(location.latitude), float(location.longitude))
+        near.append(NearLocation(location=location, distance_km=distance, is_here=is_here))
+    return sorted(
+        near,
+        key=lambda n: (
+            not n.is_here,
+            n.distance_km is None,
+            n.distance_km or 0.0,
+            n.location.name.casefold(),
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class GridCell:
+    location_id: int
+    variant_id: int
+    available: int  # what can be sold here: never below zero
+    on_hand: int
+    needs_count: bool
+
+
+@dataclass(frozen=True)
+class GridRow:
+    place: NearLocation
+    cells: list[GridCell]
+    total: int
+
+
+@dataclass(frozen=True)
+class ProductStockGrid:
+    product: Product
+    colours: list[str]
+    colour: str
+    variants: list[Variant]  # of `colour`, in size order: the columns
+    rows: list[GridRow]  # one per active location, nearest first
+    totals: list[int]  # available per column, all locations
+
+    @property
+    def variant_ids(self) -> list[int]:
+        return [variant.pk for variant in self.variants]
+
+
+def product_stock_grid(*, product_id: int, colour: str | None, origin: Location | None) -> ProductStockGrid | None:
+    """A product's available stock, sizes (of one colour) by locations nearest first. Four queries.
+
+    None when there is no such product. An unknown colour falls back to the first colour.
+    """
+    product = Product.objects.filter(pk=product_id).first()
+    if product is None:
+        return None
+    variants = list(Variant.objects.filter(product_id=product_id, is_active=True))
+    colours = sorted({variant.colour for variant in variants}, key=str.casefold)
+    chosen = colour if colour in colours else (colours[0] if colours else "")
+    shown = sorted((v for v in variants if v.colour == chosen), key=lambda v: (size_sort_key(v.size), v.sku))
+    places = locations_nearest_first(origin=origin, locations=Location.objects.active())
+    levels = {
+        (location_id, variant_id): (available, on_hand, needs_count)
+        for location_id, variant_id, available, on_hand, needs_count in StockLevel.objects.filter(
+            variant_id__in=[v.pk for v in shown]
+        ).values_list("location_id", "variant_id", "available", "on_hand", "needs_count")
+    }
+    rows = []
+    totals = [0] * len(shown)
+    for place in places:
+        cells = []
+        for column, variant in enumerate(shown):
+            available, on_hand, needs_count = levels.get((place.location.pk, variant.pk), (0, 0, False))
+            cell = GridCell(place.location.pk, variant.pk, max(available, 0), on_hand, needs_count)
+            totals[column] += cell.available
+            cells.append(cell)
+        rows.append(GridRow(place=place, cells=cells, total=sum(cell.available for cell in cells)))
+    return ProductStockGrid(product=product, colours=colours, colour=chosen, variants=shown, rows=rows, totals=totals)
+
+
+@dataclass(frozen=True)
+class LevelBreakdown:
+    location: Location
+    variant: Variant
+    states: dict[str, int]  # every state plus `available` (raw: negative when safety stock exceeds it)
+    needs_count: bool
+    last_counted_at: datetime | None
+    updated_at: datetime | None
+
+
+def level_breakdown(*, location_id: int, variant_id: int) -> LevelBreakdown | None:
+    """One level in every state (zeros when it does not exist yet). None for an unknown variant or location."""
+    variant = Variant.objects.select_related("product").filter(pk=variant_id).first()
+    location = Location.objects.filter(pk=location_id).first()
+    if variant is None or location is None:
+        return None
+    level = StockLevel.objects.filter(location_id=location_id, variant_id=variant_id).first()
+    states = {state: getattr(level, state) if level else 0 for state in (*STOCK_STATES, "available")}
+    return LevelBreakdown(
+        location=location,
+        variant=variant,
+        states=states,
+        needs_count=bool(level and level.needs_count),
+        last_counted_at=level.last_counted_at if level else None,
+        updated_at=level.updated_at if level else None,
+    )
+
+
+def variant_find(*, code: str) -> Variant | None:
+    """The variant a scanned or typed code names: its barcode, or its SKU (as typed or upper-cased). One query."""
+    code = code.strip()
+    if not code:
+        return None
+    matches = list(
+        Variant.objects.select_related("product").filter(Q(barcode=code) | Q(sku=code) | Q(sku=code.upper()))[:3]
+    )
+    matches.sort(key=lambda v: (v.barcode != code, v.sku != code))
+    return matches[0] if matches else None
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    product: Product
+    colours: list[str]
+    sizes: list[str]
+    variant: Variant | None  # the variant whose SKU or barcode matched, if any
+
+
+def product_search(*, query: str, limit: int = 20) -> list[SearchHit]:
+    """Products matching a SKU or barcode prefix, a style, a brand or words of the name. One query.
+
+    Case-insensitive; a search of at most a few thousand rows on a store's catalogue needs no
+    search index. Results are grouped by product, at most `limit` products.
+    """
+    query = query.strip()
+    if not query:
+        return []
+    code_match = Q(sku__istartswith=query) | Q(barcode__startswith=query)
+    variants = (
+        Variant.objects.filter(is_active=True, product__is_active=True)
+        .filter(
+            code_match
+            | Q(product__style__istartswith=query)
+            | Q(product__brand__istartswith=query)
+            | Q(product__name__icontains=query)
+        )
+        .select_related("product")
+        .order_by("product__name", "product_id", "colour", "sku")[: limit * 12]
+    )
+    hits: dict[int, dict[str, Any]] = {}
+    lowered = query.casefold()
+    for variant in variants:
+        hit = hits.get(variant.product_id)
+        if hit is None:
+            if len(hits) >= limit:
+                continue
+            hit = hits[variant.product_id] = {"product": variant.product, "colours": [], "sizes": [], "variant": None}
+        if variant.colour not in hit["colours"]:
+            hit["colours"].append(variant.colour)
+        if variant.size not in hit["sizes"]:
+            hit["sizes"].append(variant.size)
+        if hit["variant"] is None and (
+            variant.sku.casefold().startswith(lowered) or (variant.barcode or "").startswith(query)
+        ):
+            hit["variant"] = variant
+    return [
+        SearchHit(
+            product=hit["product"],
+            colours=hit["colours"],
+            sizes=sorted(hit["sizes"], key=size_sort_key),
+            variant=hit["variant"],
+        )
+        for hit in hits.values()
+    ]
+
+
+def low_stock_list(*, location_id: int, threshold: int) -> QuerySet[StockLevel]:
+    """Active variants at a location with available <= threshold, or flagged for a count; worst first."""
+    return (
+        StockLevel.objects.filter(location_id=location_id, variant__is_active=True)
+        .filter(Q(available__lte=threshold) | Q(needs_count=True))
+        .select_related("variant__product")
+        .order_by("available", "variant__sku")
+    )
+
+
+def count_expected(*, location_id: int, variant_ids: Iterable[int]) -> tuple[dict[int, Variant], dict[int, int]]:
+    """For a stocktake in progress: the variants (with products) and what is on hand here. Two queries."""
+    ids = sorted(set(variant_ids))
+    if not ids:
+        return {}, {}
+    variants = Variant.objects.select_related("product").in_bulk(ids)
+    on_hand = dict(
+        StockLevel.objects.filter(location_id=location_id, variant_id__in=ids).values_list("variant_id", "on_hand")
+    )
+    return variants, on_hand
