@@ -152,6 +152,24 @@
     }
   });
 
+  // The top bar's links scroll sideways when there are more than fit: show the edge fade and keep
+  // the current section in view.
+  function fitNav() {
+    var nav = document.querySelector(".topbar .nav");
+    if (!nav) {
+      return;
+    }
+    nav.classList.toggle("is-overflowing", nav.scrollWidth > nav.clientWidth + 1);
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    fitNav();
+    var active = document.querySelector(".topbar .nav .is-active");
+    if (active && active.scrollIntoView) {
+      active.scrollIntoView({ block: "nearest", inline: "nearest" });
+    }
+  });
+  window.addEventListener("resize", fitNav);
+
   // Mark the page as scripted so no-JS fallbacks (e.g. the switcher's button) can hide.
   document.documentElement.classList.add("js");
 
