@@ -11,6 +11,7 @@ urlpatterns = [
     path("transfers/exceptions/", views.transfer_exceptions, name="exceptions"),
     path("transfers/dashboard/", views.transfer_dashboard, name="dashboard"),
     path("transfers/new/", views.transfer_new, name="new"),
+    path("transfers/plan/", views.transfer_plan_now, name="plan-now"),
     path("transfers/<int:transfer_id>/", views.transfer_detail, name="detail"),
     path("transfers/<int:transfer_id>/approve/", views.transfer_approve, name="approve"),
     path("transfers/<int:transfer_id>/reject/", views.transfer_reject, name="reject"),

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from functools import partial
+
+from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -28,6 +32,7 @@ from omni.roles import MANAGERS, STOCK_STAFF, Role, can_act_at, has_role, role_r
 from . import selectors, services
 from .errors import TransferNotFoundError
 from .models import DONE_STATUSES, OPEN_STATUSES, Transfer, TransferStatus
+from .tasks import plan_key, transfers_plan_task
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -446,6 +451,19 @@ def transfer_new(request: HtmxHttpRequest) -> HttpResponse:
 # --- Dashboard ---------------------------------------------------------------------------------------
 
 
+@require_POST
+@role_required(Role.ADMIN)
+def transfer_plan_now(request: HtmxHttpRequest) -> HttpResponse:
+    """Queue a planning run now (replenishment + rebalancing); a double tap in the same minute is one run."""
+    planners = ["replenishment", "rebalancing"]
+    key = f"manual:{plan_key(planners, timezone.now(), 1)}"
+    transaction.on_commit(partial(transfers_plan_task.delay, planners=planners, key=key))
+    response = redirect("transfers:dashboard")
+    if request.htmx:
+        response = HttpResponseClientRedirect(reverse("transfers:dashboard"))
+    return htmx_toast(response, "Planning started: new transfers appear in a minute.", "success")
+
+
 @never_cache
 @require_GET
 @role_required(*MANAGERS)
@@ -456,4 +474,5 @@ def transfer_dashboard(request: HtmxHttpRequest) -> HttpResponse:
         days = 90
     data = selectors.transfer_dashboard(location_ids=user_location_ids(request.user), days=days)
     runs = selectors.plan_run_list(limit=10)
-    return render(request, "transfers/dashboard.html", {"data": data, "charts": data["charts"], "runs": runs})
+    context = {"data": data, "charts": data["charts"], "runs": runs, "is_admin": has_role(request.user, Role.ADMIN)}
+    return render(request, "transfers/dashboard.html", context)

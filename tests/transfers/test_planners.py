@@ -239,3 +239,24 @@ def test_plan_key_buckets_by_day_by_default():
     moment = timezone.datetime(2026, 11, 23, 17, 45, tzinfo=timezone.UTC)
     assert plan_key(["replenishment"], moment, 1440) == "replenishment:2026-11-23T00:00"
     assert plan_key(["replenishment", "rebalancing"], moment, 60) == "replenishment+rebalancing:2026-11-23T17:00"
+
+
+def test_plan_transfers_command_plans_and_approves_once(warehouse, store):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    PolicyFactory(location=store)
+    variant = VariantFactory()
+    put_stock(warehouse, variant, 40)
+    stock_history(store, variant, on_hand=0, sold=28)
+    out = StringIO()
+
+    call_command("plan_transfers", key="cmd-run", stdout=out)
+    call_command("plan_transfers", key="cmd-run", stdout=out)
+
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("cmd-run: planned 1 lines in 1 transfers")
+    assert lines[0].endswith("1 approved automatically")
+    assert lines[1].startswith("cmd-run: already planned 1 lines")
+    assert Transfer.objects.get().status == TransferStatus.APPROVED

@@ -266,3 +266,17 @@ def test_dashboard_renders_kpis_and_chart_data(client, manager, warehouse, store
     assert "dash-run" in body
     value = json.loads(body.split('id="chart-value" type="application/json">')[1].split("</script>")[0])
     assert sum(value["data"]) == 14 * 49.0
+
+
+def test_admin_queues_a_planning_run_on_commit(client, admin_user, manager, django_capture_on_commit_callbacks):
+    client.force_login(manager)
+    assert client.post(reverse("transfers:plan-now")).status_code == 403
+    client.force_login(admin_user)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(reverse("transfers:plan-now"), **HX)
+
+    assert response["HX-Redirect"] == reverse("transfers:dashboard")
+    assert len(callbacks) == 1
+    assert callbacks[0].func.__self__.name == "transfers.tasks.transfers_plan_task"
+    assert callbacks[0].keywords["key"].startswith("manual:replenishment+rebalancing:")
