@@ -29,23 +29,17 @@ def login_locked(*, username: str, ip_address: str | None) -> bool:
     return failures >= settings.LOGIN_FAILURE_LIMIT
 
 
-def user_authenticate(
-    *, request: Any, username: str, password: str, ip_address: str | None, channel: str
-) -> Any:
+def user_authenticate(*, request: Any, username: str, password: str, ip_address: str | None, channel: str) -> Any:
     """Check credentials, recording the attempt. Raises LoginLockedError or ApplicationError."""
     username = username.strip()
     if login_locked(username=username, ip_address=ip_address):
-        LoginAttempt.objects.create(
-            username=username, ip_address=ip_address, succeeded=False, channel=channel
-        )
+        LoginAttempt.objects.create(username=username, ip_address=ip_address, succeeded=False, channel=channel)
         minutes = max(1, settings.LOGIN_LOCKOUT_SECONDS // 60)
         raise LoginLockedError(
             "login_locked", f"Too many failed sign-ins. Try again in {minutes} minutes or ask a manager."
         )
     user = authenticate(request, username=username, password=password)
-    LoginAttempt.objects.create(
-        username=username, ip_address=ip_address, succeeded=user is not None, channel=channel
-    )
+    LoginAttempt.objects.create(username=username, ip_address=ip_address, succeeded=user is not None, channel=channel)
     if user is None:
         raise ApplicationError("invalid_credentials", "That username and password do not match.")
     return user
