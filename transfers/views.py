@@ -9,16 +9,15 @@ discrepancies, create manual transfers and see the dashboard. Admins act everywh
 
 from __future__ import annotations
 
-from typing import Any
-
 from functools import partial
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
@@ -458,9 +457,8 @@ def transfer_plan_now(request: HtmxHttpRequest) -> HttpResponse:
     planners = ["replenishment", "rebalancing"]
     key = f"manual:{plan_key(planners, timezone.now(), 1)}"
     transaction.on_commit(partial(transfers_plan_task.delay, planners=planners, key=key))
-    response = redirect("transfers:dashboard")
-    if request.htmx:
-        response = HttpResponseClientRedirect(reverse("transfers:dashboard"))
+    url = reverse("transfers:dashboard")
+    response: HttpResponse = HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     return htmx_toast(response, "Planning started: new transfers appear in a minute.", "success")
 
 
