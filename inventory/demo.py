@@ -26,12 +26,14 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import groupby
+from operator import itemgetter
 from typing import Any, Protocol
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from .barcodes import make_ean13
-from .models import Location, LocationKind, Product, StockLevel, Variant
+from .models import Location, LocationKind, Product, StockLevel, StockMovement, Variant
 from .services import SystemActor, stock_opening_balance_bulk, stock_set_safety
 
 DEFAULT_STORES = 8
@@ -531,37 +533,46 @@ def plan_stock(
     stores: Sequence[tuple[int, bool]],
     rng: random.Random,
 ) -> Iterator[tuple[int, int, int]]:
-    """Yield (location_id, variant_id, on_hand) for every variant at every location, variant by variant.
+    """Yield (location_id, variant_id, on_hand) for every variant at every location, location by location.
 
     Depth follows the product's popularity (log-normal), its size on the size curve and its category.
     The warehouse holds ~30 of a typical variant: 3% are out, 5% low (1-3). A store holds ~3:
     20% carry none (not ranged or sold out), 10% are down to the last one; flagships hold more.
     Zeros are yielded too (the bulk loader skips them: no level means nothing on hand).
+
+    Each location draws from its own stream (the n-th location's depends only on the seed, n and
+    the catalogue), so adding stores leaves the existing stores' figures as they were.
     """
-    store_depth = [(location_id, 1.4 if flagship else rng.uniform(0.7, 1.1)) for location_id, flagship in stores]
+    weights: list[tuple[int, float]] = []
     for product in catalogue:
-        popularity = min(3.0, max(0.3, rng.lognormvariate(0, 0.5)))
-        depth = popularity * CATEGORY_DEPTH[product.category]
-        for variant in product.variants:
-            variant_id = variant_ids[variant.sku]
-            weight = depth * SIZE_WEIGHTS.get(variant.size, 1.0)
-            roll = rng.random()
-            if roll < 0.03:
+        depth = min(3.0, max(0.3, rng.lognormvariate(0, 0.5))) * CATEGORY_DEPTH[product.category]
+        weights.extend(
+            (variant_ids[variant.sku], depth * SIZE_WEIGHTS.get(variant.size, 1.0)) for variant in product.variants
+        )
+    base = rng.getrandbits(64)
+
+    stream = random.Random(base)
+    for variant_id, weight in weights:
+        roll = stream.random()
+        if roll < 0.03:
+            quantity = 0
+        elif roll < 0.08:
+            quantity = stream.randint(1, 3)
+        else:
+            quantity = max(4, round(30 * weight * stream.uniform(0.6, 1.4)))
+        yield warehouse_id, variant_id, quantity
+    for index, (location_id, flagship) in enumerate(stores, start=1):
+        stream = random.Random(base + index)
+        store_factor = 1.4 if flagship else stream.uniform(0.7, 1.1)
+        for variant_id, weight in weights:
+            roll = stream.random()
+            if roll < 0.2:
                 quantity = 0
-            elif roll < 0.08:
-                quantity = rng.randint(1, 3)
+            elif roll < 0.3:
+                quantity = 1
             else:
-                quantity = max(4, round(30 * weight * rng.uniform(0.6, 1.4)))
-            yield warehouse_id, variant_id, quantity
-            for location_id, store_factor in store_depth:
-                roll = rng.random()
-                if roll < 0.2:
-                    quantity = 0
-                elif roll < 0.3:
-                    quantity = 1
-                else:
-                    quantity = max(1, round(3 * weight * store_factor * rng.uniform(0.5, 1.5)))
-                yield location_id, variant_id, quantity
+                quantity = max(1, round(3 * weight * store_factor * stream.uniform(0.5, 1.5)))
+            yield location_id, variant_id, quantity
 
 
 # --- Seeding -------------------------------------------------------------------------------------
@@ -650,12 +661,21 @@ def seed_stock(
     total = sum(len(product.variants) for product in catalogue) * len(locations)
     started = time.monotonic()
 
-    def with_progress(rows: Iterator[tuple[int, int, int]]) -> Iterator[tuple[int, int, int]]:
-        step = 100_000
-        for count, row in enumerate(rows, start=1):
-            if count % step == 0:
-                say(f"stock: {count:,} of {total:,} (location, variant) pairs ({time.monotonic() - started:.0f}s)")
-            yield row
+    def fresh(rows: Iterator[tuple[int, int, int]]) -> Iterator[tuple[int, int, int]]:
+        """Drop pairs whose level exists (one query per location), and report progress.
+
+        The loader skips them too, but checking a location's levels at once is far cheaper than
+        its per-batch check, and a second run then hands it nothing at all.
+        """
+        count = 0
+        for location_id, location_rows in groupby(rows, key=itemgetter(0)):
+            stocked = set(StockLevel.objects.filter(location_id=location_id).values_list("variant_id", flat=True))
+            for row in location_rows:
+                count += 1
+                if count % 100_000 == 0:
+                    say(f"stock: {count:,} of {total:,} (location, variant) pairs ({time.monotonic() - started:.0f}s)")
+                if row[1] not in stocked:
+                    yield row
 
     rows = plan_stock(
         catalogue=catalogue,
@@ -665,8 +685,14 @@ def seed_stock(
         rng=rng,
     )
     loaded = stock_opening_balance_bulk(
-        actor=DEMO_ACTOR, rows=with_progress(rows), key_prefix=OPENING_KEY_PREFIX, batch_size=5000
+        actor=DEMO_ACTOR, rows=fresh(rows), key_prefix=OPENING_KEY_PREFIX, batch_size=5000
     )
+    if loaded and connection.vendor == "postgresql":
+        # Fresh statistics after a bulk load, as after any restore: without them (autovacuum off or
+        # not yet round) the planner guesses and later queries on these tables scan them whole.
+        tables = ", ".join(model._meta.db_table for model in (Product, Variant, StockLevel, StockMovement))
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {tables}")
     safety = _seed_safety_stock(catalogue=catalogue, variant_ids=variant_ids, warehouse=warehouse, stores=stores)
     return loaded, safety
 

@@ -251,3 +251,24 @@ def test_bad_flags_are_refused_before_anything_is_written(db, args, message):
         seed_demo(*args)
 
     assert not Location.objects.exists()
+
+
+def test_adding_stores_leaves_the_existing_locations_stock_plan_as_it_was():
+    catalogue = demo.plan_catalogue(variants=300, rng=random.Random(3))
+    variant_ids = {variant.sku: n for n, variant in enumerate((v for p in catalogue for v in p.variants), start=1)}
+
+    def rows(stores: int) -> list[tuple[int, int, int]]:
+        return list(
+            demo.plan_stock(
+                catalogue=catalogue,
+                variant_ids=variant_ids,
+                warehouse_id=100,
+                stores=[(101 + n, n == 0) for n in range(stores)],
+                rng=random.Random(9),
+            )
+        )
+
+    few, more = rows(2), rows(5)
+    assert len(few) == 3 * 300 and len(more) == 6 * 300
+    assert more[: len(few)] == few
+    assert all(quantity >= 0 for _, _, quantity in more)
