@@ -1201,9 +1201,7 @@ def fulfilments_sync_transfers() -> int:
             if (line.origin_id, line.destination_id) == (origin_id, pickup_id)
         ]
         # Every unit arrived (a transfer received short leaves the order waiting for a person).
-        arrived = bool(lines) and all(
-            line.arrived and (line.quantity_received or 0) >= line.quantity for line in lines
-        )
+        arrived = bool(lines) and all(line.arrived and (line.quantity_received or 0) >= line.quantity for line in lines)
         if arrived and fulfilment_transfer_arrived(actor=actor, fulfilment_id=fulfilment_id) is not None:
             done += 1
     return done
