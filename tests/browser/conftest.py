@@ -8,6 +8,8 @@ Fixtures:
   login(page, username, password=PASSWORD)
                    signs in through the real form and waits for the home page.
 
+DJANGO_ALLOW_ASYNC_UNSAFE is set while the browser runs: see the `browser` fixture for why.
+
 Mark every browser test with `@pytest.mark.browser` (`-m "not browser"` skips them).
 Users come from tests/conftest.py (associate, manager, ...): they exist in the database before the
 browser signs in, with the factories' PASSWORD.
@@ -21,12 +23,6 @@ import shutil
 import pytest
 
 from tests.factories.people import PASSWORD
-
-# Playwright's sync API runs an asyncio event loop in the test's thread. Django refuses ORM calls
-# from a thread with a running loop (SynchronousOnlyOperation), which would break every factory and
-# assertion that touches the database in a browser test. Nothing here is actually async: the
-# queries run synchronously between Playwright calls, so the guard is safe to lift for these tests.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 CHROMIUM = os.environ.get("OMNI_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -48,12 +44,26 @@ def browser():
         pytest.fail(f"Chromium not found at {CHROMIUM}: run scripts/ensure_browser.sh")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    # Playwright's sync API runs an asyncio event loop in the test thread for as long as it is
+    # started (this fixture lives for the session). Django refuses ORM calls from a thread with a
+    # running loop (SynchronousOnlyOperation), which would break every factory and assertion that
+    # touches the database in this and any later test. Nothing here is actually async: queries run
+    # synchronously between Playwright calls, so lifting the guard is safe. It is lifted only in
+    # sessions that start a browser, and restored when the browser stops.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            try:
+                yield chromium
+            finally:
+                chromium.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture
