@@ -270,6 +270,16 @@ def _email_owner_id(email: str, *, exclude_id: int | None = None) -> int | None:
     return owner
 
 
+def customer_validate(*, changes: Mapping[str, Any], customer_id: int | None = None) -> dict[str, Any]:
+    """Dry run of customer_create / customer_update's checks, for forms (the admin): the
+    normalised values, or InvalidCustomerDataError / DuplicateEmailError. Writes nothing."""
+    cleaned = _clean_profile(changes)
+    owner = _email_owner_id(cleaned.get("email", ""), exclude_id=customer_id)
+    if owner is not None:
+        raise DuplicateEmailError(owner)
+    return cleaned
+
+
 def _check_consent_contact(customer: Customer) -> None:
     errors = {}
     if customer.email_consent and not customer.email:
