@@ -1,3 +1,3 @@
-"""REST endpoints of the insights app, mounted under /api/v1/."""
+"""REST endpoints of the insights app, mounted under /api/v1/ (none yet: the pages are htmx)."""
 
 urlpatterns: list = []

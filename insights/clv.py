@@ -29,6 +29,7 @@ This module is pure numpy/scipy: no database, so the nightly task and the CDNOW 
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -39,6 +40,8 @@ from scipy.optimize import OptimizeResult, minimize
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 from insights.errors import InvalidSummaryError, ModelFitError
+
+logger = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
 ArrayLike = Sequence[float] | npt.NDArray[np.floating] | npt.NDArray[np.integer] | float | int
@@ -223,19 +226,31 @@ def _bgnbd_total_ll(
     return float(w @ _bgnbd_ll_terms(r, alpha, a, b, x, t_x, big_t)[0])
 
 
+# The log-parameters stay within +-LOG_BOUND (1.5e-8 .. 6.6e7): beyond, exp() under- or overflows.
+# Degenerate data push the optimum there (e.g. every repeat customer spends exactly the same: the
+# spend distribution tends to a point mass); the bounded optimum is then a close approximation of
+# that limit and its predictions stay usable, so it is accepted (and logged), not refused.
+LOG_BOUND = 18.0
+
+
 def _minimise(
     objective: Callable[[FloatArray], tuple[float, FloatArray]], start: FloatArray, model: str
 ) -> OptimizeResult:
-    """L-BFGS-B with the analytic gradient, tight tolerances; one restart from the optimum found."""
+    """L-BFGS-B within LOG_BOUND with the analytic gradient and tight tolerances; one restart
+    from the optimum found. Raises ModelFitError when no finite optimum is found."""
     options = {"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-10, "maxcor": 20}
+    bounds = [(-LOG_BOUND, LOG_BOUND)] * len(start)
+    start = np.clip(start, -LOG_BOUND, LOG_BOUND)
     with np.errstate(all="ignore"):
-        result = minimize(objective, start, jac=True, method="L-BFGS-B", options=options)
+        result = minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds, options=options)
         # L-BFGS-B sometimes stops on a flat ridge; a restart rebuilds its Hessian estimate there.
-        again = minimize(objective, result.x, jac=True, method="L-BFGS-B", options=options)
-    if again.fun <= result.fun:
+        again = minimize(objective, result.x, jac=True, method="L-BFGS-B", bounds=bounds, options=options)
+    if np.isfinite(again.fun) and not again.fun > result.fun:
         result = again
-    if not np.isfinite(result.fun) or not np.isfinite(result.x).all() or np.abs(result.x).max() > 50:
+    if not np.isfinite(result.fun) or not np.isfinite(result.x).all():
         raise ModelFitError("insights_fit_failed", f"The {model} model did not converge ({result.message}).")
+    if np.abs(result.x).max() >= LOG_BOUND - 1e-6:
+        logger.warning("%s fit reached a parameter bound (degenerate data): %s", model, np.exp(result.x))
     return result
 
 
@@ -313,7 +328,7 @@ def _gg_ll_terms(p: float, q: float, v: float, x: FloatArray, m: FloatArray) -> 
         gammaln(px + q)
         - gammaln(px)
         - gammaln(q)
-        + q * math.log(v)
+        + q * np.log(v)
         + (px - 1.0) * np.log(m)
         + px * np.log(x)
         - (px + q) * np.log(v + x * m)

@@ -13,6 +13,7 @@ import numpy.typing as npt
 from django.db import connection
 from django.db.models import Avg, Count, Q, QuerySet, Sum
 
+from customers.conf import tier_by_code
 from customers.models import Customer, CustomerStatus
 from inventory.models import Location, LocationKind, MovementReason
 from orders.models import Status as OrderStatus
@@ -172,7 +173,7 @@ def customer_insight_card(*, customer_id: int) -> CustomerInsightCard | None:
     return CustomerInsightCard(
         customer=customer,
         insight=insight,
-        loyalty_tier=loyalty.tier if loyalty is not None else "",
+        loyalty_tier=tier_by_code(loyalty.tier).name if loyalty is not None and loyalty.tier else "",
         survey_count=stats["count"],
         satisfaction_avg=stats["satisfaction"],
         recommend_avg=stats["recommend"],
@@ -304,6 +305,11 @@ class SizeCurveView:
     total_sold: int
     total_lost: int
     categories: list[str] = field(default_factory=list)
+
+
+def lost_demand_recorded() -> bool:
+    """Whether orders records unsourced endless-aisle requests (see insights.sql.lost_demand_table)."""
+    return sql.lost_demand_table() is not None
 
 
 def size_demand_categories(*, run: InsightRun) -> list[str]:
