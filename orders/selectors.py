@@ -276,3 +276,121 @@ def orders_export_for_customers(*, customer_ids: list[int]) -> list[dict[str, An
         }
         for order in orders
     ]
+
+
+# --- The sale on the tablet --------------------------------------------------------------------------------
+
+
+@dataclass
+class CartLineView:
+    line: CartLine
+    holds: list[CartHold]
+    expired: bool  # a hold lapsed or is missing: hold again before paying
+    expires_at: Any
+    eta: Any
+    where: str  # "This store's shelf", "Ships from Central Warehouse", ...
+    gross: Any
+    discount: Any
+    total: Any
+
+
+@dataclass
+class CartView:
+    cart: Cart
+    lines: list[CartLineView]
+    subtotal: Any
+    discount_total: Any
+    order_discount: Any
+    total: Any
+    tax_total: Any
+    has_ship: bool
+    has_collect: bool
+    needs_customer: bool
+    expired: bool
+    pickup_locations: list[Location]
+
+
+def cart_view(*, user: Any, location: Location) -> CartView:
+    """The sale with per-line source, ETA, hold expiry and the totals. Five queries."""
+    from django.utils import timezone
+
+    from .pricing import Discount, LineInput, price_order
+
+    cart = cart_get(user=user, location_id=location.pk)
+    if cart is None:
+        from .services import cart_get_or_create
+
+        cart_get_or_create(user=user, location_id=location.pk)
+        cart = cart_get(user=user, location_id=location.pk)
+    assert cart is not None
+    pickups = pickup_locations()
+    rates = {loc.pk: loc.tax_rate for loc in pickups}
+    rates[location.pk] = location.tax_rate
+    now = timezone.now()
+    lines = list(cart.lines.all())
+    inputs = []
+    for line in lines:
+        holds = list(line.holds.all())
+        if line.kind == FulfilmentKind.TAKE_NOW:
+            rate = location.tax_rate
+        elif line.kind == FulfilmentKind.COLLECT:
+            rate = rates.get(line.pickup_location_id or location.pk, location.tax_rate)
+        else:
+            rate = holds[0].location.tax_rate if holds else location.tax_rate
+        discount = Discount(line.discount_kind, line.discount_value) if line.discount_kind else Discount()
+        inputs.append(LineInput(line.unit_price, line.quantity, rate, discount))
+    order_discount = (
+        Discount(cart.order_discount_kind, cart.order_discount_value) if cart.order_discount_kind else Discount()
+    )
+    priced = price_order(inputs, order_discount)
+    views = []
+    for line, priced_line in zip(lines, priced.lines, strict=True):
+        holds = list(line.holds.all())
+        live = [
+            h
+            for h in holds
+            if h.reservation.status == "active" and (h.reservation.expires_at is None or h.reservation.expires_at > now)
+        ]
+        expired = line.kind != FulfilmentKind.TAKE_NOW and (
+            len(live) != len(holds) or sum(h.quantity for h in holds) != line.quantity
+        )
+        views.append(
+            CartLineView(
+                line=line,
+                holds=holds,
+                expired=expired,
+                expires_at=min((h.reservation.expires_at for h in live if h.reservation.expires_at), default=None),
+                eta=max((h.eta for h in holds if h.eta), default=None),
+                where=_where(line, holds, location),
+                gross=priced_line.gross,
+                discount=priced_line.line_discount,
+                total=priced_line.gross - priced_line.line_discount,
+            )
+        )
+    kinds = {line.kind for line in lines}
+    return CartView(
+        cart=cart,
+        lines=views,
+        subtotal=priced.subtotal,
+        discount_total=priced.discount_total,
+        order_discount=priced.order_discount,
+        total=priced.total,
+        tax_total=priced.tax_total,
+        has_ship=FulfilmentKind.SHIP in kinds,
+        has_collect=FulfilmentKind.COLLECT in kinds,
+        needs_customer=bool(kinds & {FulfilmentKind.SHIP, FulfilmentKind.COLLECT}),
+        expired=any(v.expired for v in views),
+        pickup_locations=pickups,
+    )
+
+
+def _where(line: CartLine, holds: list[CartHold], here: Location) -> str:
+    if line.kind == FulfilmentKind.TAKE_NOW:
+        return "From this store's shelf"
+    names = " and ".join(f"{h.location.name}" + (f" ({h.quantity})" if len(holds) > 1 else "") for h in holds)
+    if line.kind == FulfilmentKind.SHIP:
+        return f"Ships from {names}" if holds else "Not held"
+    pickup = line.pickup_location.name if line.pickup_location else here.name
+    if holds and all(h.location_id == line.pickup_location_id for h in holds):
+        return f"Collect at {pickup}"
+    return f"Collect at {pickup}, sent from {names}" if holds else f"Collect at {pickup}: not held"

@@ -1,6 +1,5 @@
 """The orders API: idempotent placement, role and location checks, fulfilment actions, schema."""
 
-
 import pytest
 
 from omni.roles import Role

@@ -1,0 +1,262 @@
+"""The orders pages: the sale on the tablet, receipt, orders, fulfilment, pickups, returns."""
+
+from decimal import Decimal
+
+import pytest
+from django.core import mail
+
+from orders.models import Cart, CartLine, Fulfilment, Order, Status
+from tests.factories.orders import card, collect, draft, give_stock, place, ship, take_now
+
+pytestmark = pytest.mark.django_db
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def signed_in(client, associate, network):
+    client.force_login(associate)
+    return client
+
+
+def test_sell_page_renders_with_an_empty_cart(signed_in):
+    response = signed_in.get("/sell/")
+
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert 'data-testid="cart-empty"' in body
+    assert "/customers/picker/?target=sale-customer" in body
+
+
+def test_scan_adds_a_take_now_line_and_answers_the_fragment(signed_in, variant, network):
+    response = signed_in.post("/sell/scan/", {"code": variant.barcode}, **HX)
+
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert body.lstrip().startswith('<section id="sale-lines"')
+    assert 'hx-swap-oob="true"' in body  # the pay panel follows
+    assert "<html" not in body
+    assert CartLine.objects.get().variant_id == variant.pk
+
+
+def test_unknown_scan_says_so_in_place(signed_in):
+    response = signed_in.post("/sell/scan/", {"code": "nope"}, **HX)
+
+    assert response.status_code == 400
+    assert "No product with barcode or SKU" in response.content.decode()
+
+
+def test_search_by_name_offers_the_three_fulfilments(signed_in, variant):
+    response = signed_in.get("/sell/search/", {"code": variant.product.name[:6]}, **HX)
+
+    body = response.content.decode()
+    assert f'data-testid="add-ship-{variant.sku}"' in body
+    assert f'data-testid="add-collect-{variant.sku}"' in body
+
+
+def test_ship_line_shows_source_and_eta(signed_in, variant, network):
+    give_stock(network["warehouse"], variant, 2)
+
+    response = signed_in.post("/sell/add/", {"variant_id": variant.pk, "kind": "ship"}, **HX)
+
+    body = response.content.decode()
+    assert "Ships from Central Warehouse" in body and "arrives by" in body and "Held until" in body
+    assert "need a customer" in body
+
+
+def test_out_of_stock_add_is_a_409_with_where_else(signed_in, variant, network):
+    give_stock(network["far"], variant, 1)
+
+    response = signed_in.post("/sell/add/", {"variant_id": variant.pk, "kind": "ship", "quantity": "3"}, **HX)
+
+    assert response.status_code == 409
+    assert "Dallas Uptown (1)" in response.content.decode()
+
+
+def test_a_big_discount_asks_for_a_manager_then_accepts_their_credentials(signed_in, variant, manager):
+    signed_in.post("/sell/scan/", {"code": variant.sku}, **HX)
+    line = CartLine.objects.get()
+
+    asked = signed_in.post(
+        f"/sell/line/{line.pk}/discount/", {"discount_kind": "percent", "discount_value": "50"}, **HX
+    )
+    approved = signed_in.post(
+        f"/sell/line/{line.pk}/discount/",
+        {
+            "discount_kind": "percent",
+            "discount_value": "50",
+            "manager_username": "manager",
+            "manager_password": "correct-horse-battery",
+        },
+        **HX,
+    )
+
+    assert asked.status_code == 422 and 'data-testid="approval"' in asked.content.decode()
+    assert approved.status_code == 200
+    line.refresh_from_db()
+    assert (line.discount_value, line.discount_approved_by) == (Decimal("50.00"), manager)
+
+
+def test_checkout_with_split_tenders_redirects_to_the_receipt(signed_in, variant, network):
+    give_stock(network["store"], variant, 2)
+    signed_in.post("/sell/scan/", {"code": variant.sku}, **HX)
+    signed_in.post("/sell/scan/", {"code": variant.sku}, **HX)
+    key = Cart.objects.get().checkout_key
+
+    response = signed_in.post(
+        "/sell/checkout/",
+        {
+            "checkout_key": key,
+            "card_amount": "50.00",
+            "card_ref": "A1",
+            "card_last4": "4242",
+            "cash_amount": "48.00",
+            "cash_tendered": "50",
+        },
+        **HX,
+    )
+    again = signed_in.post("/sell/checkout/", {"checkout_key": key}, **HX)
+
+    order = Order.objects.get()
+    assert response["HX-Redirect"] == f"/orders/{order.number}/receipt/"
+    assert again["HX-Redirect"] == response["HX-Redirect"]
+    receipt = signed_in.get(response["HX-Redirect"]).content.decode()
+    assert "98.00" in receipt and "Tax included" in receipt and "7.47" in receipt
+    assert "ending 4242" in receipt and "change 2.00" in receipt
+
+
+def test_checkout_error_stays_on_the_pay_panel(signed_in, variant, network):
+    signed_in.post("/sell/scan/", {"code": variant.sku}, **HX)
+    key = Cart.objects.get().checkout_key
+
+    response = signed_in.post(
+        "/sell/checkout/", {"checkout_key": key, "card_amount": "10.00", "card_ref": "A1", "card_last4": "4242"}, **HX
+    )
+
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert 'data-testid="checkout-error"' in body and "49.00" in body
+    assert 'value="10.00"' in body  # what was typed is kept
+    assert not Order.objects.exists()
+
+
+def test_email_receipt(signed_in, variant, network, associate, eager_celery):
+    give_stock(network["store"], variant, 1)
+    order = place(associate, draft(location=network["store"], lines=[take_now(variant)])).order
+
+    response = signed_in.post(f"/orders/{order.number}/receipt/email/", {"email": "me@example.com"}, **HX)
+
+    assert response.status_code == 200
+    assert mail.outbox[-1].to == ["me@example.com"] and order.number in mail.outbox[-1].subject
+
+
+def test_order_list_and_detail_with_timeline(signed_in, variant, network, associate, django_assert_max_num_queries):
+    give_stock(network["store"], variant, 3)
+    for _ in range(3):
+        place(associate, draft(location=network["store"], lines=[take_now(variant)]))
+    order = Order.objects.first()
+
+    with django_assert_max_num_queries(12):
+        listed = signed_in.get("/orders/")
+    detail = signed_in.get(f"/orders/{order.number}/")
+
+    assert listed.content.decode().count("/receipt/") == 0 and order.number in listed.content.decode()
+    assert 'data-testid="timeline"' in detail.content.decode()
+    assert "Order placed at Austin Downtown" in detail.content.decode()
+
+
+def test_fulfil_pick_pack_ship_pages(client, warehouse_operator, variant, network, associate, customer):
+    give_stock(network["warehouse"], variant, 1)
+    order = place(associate, draft(location=network["store"], customer=customer, lines=[ship(variant)])).order
+    fulfilment = Fulfilment.objects.get(order=order)
+    client.force_login(warehouse_operator)
+
+    queue = client.get("/fulfil/").content.decode()
+    picked = client.post(f"/fulfil/{fulfilment.pk}/pick/", {"code": variant.barcode}, **HX)
+    packed = client.post(f"/fulfil/{fulfilment.pk}/pack/", **HX)
+    shipped = client.post(f"/fulfil/{fulfilment.pk}/ship/", {"carrier": "UPS", "tracking_number": "1Z9"}, **HX)
+    slip = client.get(f"/fulfil/{fulfilment.pk}/packing-slip/").content.decode()
+    pick_list = client.get(f"/fulfil/{fulfilment.pk}/pick-list/")
+
+    assert f"ship-{order.number}" in queue
+    assert "All picked" in picked.content.decode()
+    assert packed.status_code == 200 and shipped.status_code == 200
+    fulfilment.refresh_from_db()
+    assert fulfilment.status == Status.SHIPPED
+    assert "1 Congress Ave" in slip
+    assert pick_list.status_code == 200
+
+
+def test_a_wrong_pick_scan_shows_in_place(client, warehouse_operator, variant, network, associate, customer):
+    give_stock(network["warehouse"], variant, 1)
+    order = place(associate, draft(location=network["store"], customer=customer, lines=[ship(variant)])).order
+    fulfilment = Fulfilment.objects.get(order=order)
+    client.force_login(warehouse_operator)
+
+    response = client.post(f"/fulfil/{fulfilment.pk}/pick/", {"code": "999"}, **HX)
+
+    assert response.status_code == 409
+    assert "not on this pick list" in response.content.decode()
+
+
+def test_another_stores_associate_cannot_ship(client, variant, network, associate, customer, other_manager):
+    give_stock(network["warehouse"], variant, 1)
+    order = place(associate, draft(location=network["store"], customer=customer, lines=[ship(variant)])).order
+    fulfilment = Fulfilment.objects.get(order=order)
+    client.force_login(other_manager)
+
+    response = client.post(f"/fulfil/{fulfilment.pk}/pick/", {"code": variant.sku}, **HX)
+
+    assert response.status_code == 403
+
+
+def test_pickup_ready_and_collect_pages(signed_in, variant, network, associate, customer):
+    give_stock(network["store"], variant, 1)
+    order = place(associate, draft(location=network["store"], customer=customer, lines=[collect(variant)])).order
+    fulfilment = Fulfilment.objects.get(order=order)
+
+    assert f"pickup-{order.number}" in signed_in.get("/pickups/").content.decode()
+    ready = signed_in.post(f"/fulfil/{fulfilment.pk}/ready/", **HX)
+    fulfilment.refresh_from_db()
+    wrong = signed_in.post(
+        f"/fulfil/{fulfilment.pk}/collect/", {"code": "000000" if fulfilment.collection_code != "000000" else "1"}, **HX
+    )
+    right = signed_in.post(f"/fulfil/{fulfilment.pk}/collect/", {"code": fulfilment.collection_code}, **HX)
+
+    assert ready.status_code == 200
+    assert wrong.status_code == 409 and "does not match" in wrong.content.decode()
+    assert right.status_code == 200
+    fulfilment.refresh_from_db()
+    assert fulfilment.status == Status.COLLECTED
+
+
+def test_return_at_another_store_page(client, variant, network, associate, other_manager):
+    give_stock(network["store"], variant, 1)
+    order = place(associate, draft(location=network["store"], lines=[take_now(variant)], tenders=[card("49.00")])).order
+    line = order.lines.get()
+    client.force_login(other_manager)
+
+    found = client.get("/returns/", {"q": order.number})
+    body = found.content.decode()
+    key = body.split('name="return_key" value="')[1].split('"')[0]
+    done = client.post(f"/returns/{order.number}/", {f"qty-{line.pk}": "1", "return_key": key}, **HX)
+
+    assert f"return-line-{variant.sku}" in body
+    assert done.status_code == 200 and "Refund 49.00" in done.content.decode()
+    order.refresh_from_db()
+    assert order.status == Status.RETURNED
+
+
+def test_customer_history_fragment(signed_in, variant, network, associate, customer):
+    give_stock(network["store"], variant, 1)
+    order = place(associate, draft(location=network["store"], customer=customer, lines=[take_now(variant)])).order
+
+    response = signed_in.get(f"/orders/customer/{customer.pk}/history/", **HX)
+
+    assert order.number in response.content.decode()
+    assert "<html" not in response.content.decode()
+
+
+def test_warehouse_operator_cannot_open_the_sale(client, warehouse_operator):
+    client.force_login(warehouse_operator)
+
+    assert client.get("/sell/").status_code == 403
