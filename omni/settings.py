@@ -129,9 +129,17 @@ else:
     DATABASES = {"default": dict(dj_database_url.parse(DATABASE_URL, conn_max_age=0))}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"].setdefault("OPTIONS", {})
-        if env_bool("DATABASE_POOL", False):
-            DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": 2, "max_size": 20, "timeout": 10}
+        # Under ASGI every request's sync code may run on a fresh thread, so per-thread persistent
+        # connections (CONN_MAX_AGE) pile up until PostgreSQL refuses clients. A psycopg pool per
+        # process is the supported way; the test suite opens plain connections (threads, xdist).
+        if env_bool("DATABASE_POOL", not TESTING):
+            DATABASES["default"]["OPTIONS"]["pool"] = {
+                "min_size": 2,
+                "max_size": int(os.environ.get("DATABASE_POOL_SIZE", "16")),
+                "timeout": 10,
+            }
         else:
+            # Celery workers (one thread per process, forked: a pool must not cross a fork) and tests.
             DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("CONN_MAX_AGE", "60"))
             DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
