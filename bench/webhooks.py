@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import LoadResult, bench_setup, ensure_stock, http_load, uvicorn_server  # noqa: E402
+from bench.common import LoadResult, bench_setup, ensure_stock, http_load, uvicorn_server
 
 SECRET = "bench-webhook-secret"  # noqa: S105 - a throwaway secret for a local benchmark
 SHOP = "omni-bench.myshopify.com"
