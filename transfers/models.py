@@ -212,6 +212,7 @@ class TransferLine(models.Model):
 class TransferEventKind(models.TextChoices):
     CREATED = "created", "Created"
     LINES_ADDED = "lines_added", "Lines added"
+    LINES_REMOVED = "lines_removed", "Lines taken off"
     APPROVED = "approved", "Approved"
     APPROVAL_FAILED = "approval_failed", "Automatic approval failed"
     REJECTED = "rejected", "Rejected"

@@ -303,6 +303,53 @@ def transfer_request_for_order(
         return existing
 
 
+def transfer_release_order_lines(*, actor: Any, reference: Reference, note: str = "") -> int:
+    """An order no longer needs its units brought over (cancelled before dispatch): take its lines off
+    the open transfers that hold them. Returns how many units were taken off.
+
+    Lines already dispatched stay (the goods are on the road and arrive committed at the pickup
+    store: the order releases them there). A transfer left with no lines is cancelled. The units
+    stay committed at the origin: the order uncommits them. Idempotent: a repeat finds nothing.
+    """
+    removed_units = 0
+    transfer_ids = list(
+        TransferLine.objects.filter(
+            reference_type=reference.type,
+            reference_id=reference.id,
+            for_order=True,
+            transfer__status__in=OPEN_STATUSES,
+        )
+        .order_by("transfer_id")
+        .values_list("transfer_id", flat=True)
+        .distinct()
+    )
+    for transfer_id in transfer_ids:
+        with transaction.atomic():
+            transfer = _locked(transfer_id)
+            if transfer.status not in OPEN_STATUSES:
+                continue
+            lines = transfer_lines_lock(transfer_id=transfer.pk)
+            mine = [
+                line
+                for line in lines
+                if line.for_order and (line.reference_type, line.reference_id) == (reference.type, reference.id)
+            ]
+            if not mine:
+                continue
+            units = sum(line.quantity for line in mine)
+            TransferLine.objects.filter(pk__in=[line.pk for line in mine]).delete()
+            removed_units += units
+            message = f"{units} units for {reference.type} {reference.id} taken off" + (f": {note}" if note else "")
+            _event(transfer, TransferEventKind.LINES_REMOVED, actor, message, {"reference": reference.id})
+            if len(mine) == len(lines):
+                transfer.status = TransferStatus.CANCELLED
+                transfer.cancelled_at = timezone.now()
+                transfer.save(update_fields=["status", "cancelled_at", "updated_at"])
+                _event(transfer, TransferEventKind.CANCELLED, actor, "Nothing left to bring")
+            _publish(transfer, "lines_removed")
+    return removed_units
+
+
 def _transfer_for_request(idempotency_key: str) -> Transfer | None:
     line = TransferLine.objects.filter(request_key=idempotency_key).select_related("transfer").first()
     return line.transfer if line is not None else None

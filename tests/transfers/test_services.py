@@ -397,3 +397,36 @@ def test_demand_short_receipt_commits_only_what_arrived(other_store, store, asso
 
     assert states(store, variant) == {"on_hand": 2, "committed": 2, "reserved": 0, "incoming": 0, "available": 0}
     assert_ledger_matches_levels()
+
+
+def test_a_cancelled_order_takes_its_lines_off_the_open_transfer(other_store, store, associate):
+    mine, theirs = VariantFactory(), VariantFactory()
+    put_stock(other_store, mine, 5)
+    put_stock(other_store, theirs, 5)
+    committed_for_order(other_store, mine, 2, "SO-1")
+    committed_for_order(other_store, theirs, 1, "SO-2")
+    for variant, order, quantity in ((mine, "SO-1", 2), (theirs, "SO-2", 1)):
+        transfer = services.transfer_request_for_order(
+            actor=associate,
+            origin_id=other_store.pk,
+            destination_id=store.pk,
+            lines=[(variant.pk, quantity)],
+            reference=services.Reference("order", order),
+            idempotency_key=f"k-{order}",
+        )
+
+    removed = services.transfer_release_order_lines(actor=associate, reference=services.Reference("order", "SO-1"))
+    again = services.transfer_release_order_lines(actor=associate, reference=services.Reference("order", "SO-1"))
+
+    assert (removed, again) == (2, 0)
+    transfer.refresh_from_db()
+    assert transfer.status == TransferStatus.APPROVED
+    assert list(transfer.lines.values_list("reference_id", flat=True)) == ["SO-2"]
+    assert selectors.transfer_lines_for_reference(reference_type="order", reference_id="SO-1") == []
+
+    services.transfer_release_order_lines(actor=associate, reference=services.Reference("order", "SO-2"))
+
+    transfer.refresh_from_db()
+    assert transfer.status == TransferStatus.CANCELLED
+    assert states(other_store, mine)["committed"] == 2  # the order uncommits its own units
+    assert_ledger_matches_levels()
