@@ -5,6 +5,7 @@ Every selector costs a fixed number of queries whatever the number of rows.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -32,82 +33,107 @@ from .models import (
 )
 from .normalize import name_search_key, normalize_card, query_digits
 
-SEARCH_FIELDS = ("id", "name", "email", "phone", "status", "last_purchase_at", "visit_count")
+SEARCH_FIELDS = ("id", "name", "name_search", "email", "phone", "status", "last_purchase_at", "visit_count")
 MAX_SEARCH_RESULTS = 50
 
 # --- Search --------------------------------------------------------------------------------------
 
 
-def _search_plan(query: str) -> list[QuerySet[Customer]]:
-    """Querysets to try in order, most exact first. Each one is served by an index:
-    prefix lookups by the varchar_pattern_ops btrees, `contains` on names by the trigram GIN
-    (PostgreSQL; SQLite scans, fine at embedded scale). None is ordered in SQL: ordering a prefix
-    that matches half the table would sort it all; results are ranked in Python instead."""
+@dataclass(frozen=True)
+class SearchStep:
+    """One indexed lookup of the search plan. `decisive`: when it finds anyone, that is the
+    answer (an exact phone, email or card) and the fuzzier steps are skipped."""
+
+    label: str
+    queryset: QuerySet[Customer]
+    decisive: bool = False
+
+
+def _card_owners(active: QuerySet[Customer], *, limit: int, **lookup: str) -> QuerySet[Customer]:
+    """Customers holding a matching loyalty card. The ids are read first (index on value, LIMIT):
+    an IN (subquery) over a prefix that matches thousands of cards would scan the customers."""
+    ids = list(
+        CustomerIdentity.objects.filter(kind=IdentityKind.LOYALTY_CARD, **lookup).values_list("customer_id", flat=True)[
+            : limit * 2
+        ]
+    )
+    return active.filter(pk__in=ids)
+
+
+def _search_plan(query: str, *, limit: int = 10) -> Iterator[SearchStep]:
+    """Lookups to try in order, most exact first, each served by an index: prefixes by the
+    varchar_pattern_ops btrees, `contains` by the trigram GIN indexes (PostgreSQL; SQLite scans,
+    fine at embedded scale). None is ordered in SQL: sorting every row of a prefix that matches
+    half the table would cost more than the lookup; results are ranked in Python. A generator,
+    so steps after the answer is complete never run (card ids are read only when reached)."""
     active = Customer.objects.active().only(*SEARCH_FIELDS)
-    plan: list[QuerySet[Customer]] = []
     digits = query_digits(query)
     lowered = query.strip().lower()
     card = normalize_card(query)
 
-    def by_card(**lookup: str) -> QuerySet[Customer]:
-        owners = CustomerIdentity.objects.filter(kind=IdentityKind.LOYALTY_CARD, **lookup).values("customer_id")
-        return active.filter(pk__in=owners)
-
     if digits and len(digits) >= 3:
         plus = f"+{digits}"
         if len(digits) >= 7:
-            plan.append(active.filter(Q(phone=plus) | Q(phone_national=digits)))
-            plan.append(by_card(value=card))
+            yield SearchStep("phone", active.filter(Q(phone=plus) | Q(phone_national=digits)), decisive=True)
+            yield SearchStep("card", _card_owners(active, limit=limit, value=card), decisive=True)
         if query.strip().startswith("+"):
-            plan.append(active.filter(phone__startswith=plus))
+            yield SearchStep("phone prefix", active.filter(phone__startswith=plus))
         else:
-            plan.append(active.filter(phone_national__startswith=digits))
-            plan.append(active.filter(phone__startswith=plus))
-        plan.append(by_card(value__startswith=card))
+            yield SearchStep("phone prefix", active.filter(phone_national__startswith=digits))
+            yield SearchStep("phone prefix", active.filter(phone__startswith=plus))
+        yield SearchStep("card prefix", _card_owners(active, limit=limit, value__startswith=card))
         if len(digits) >= 4:
-            plan.append(active.filter(phone_national__contains=digits))  # "last four digits"
-        return plan
+            yield SearchStep("phone digits", active.filter(phone_national__contains=digits))  # "last four digits"
+        return
     if "@" in lowered:
-        plan.append(active.filter(email=lowered))
-        plan.append(active.filter(email__startswith=lowered))
-        return plan
+        yield SearchStep("email", active.filter(email=lowered), decisive=True)
+        yield SearchStep("email prefix", active.filter(email__startswith=lowered))
+        return
     key = name_search_key(query)
     if not key:
-        return plan
-    if len(card) >= 4 and any(ch.isdigit() for ch in card):
-        plan.append(by_card(value__startswith=card))
-    plan.append(active.filter(name_search__startswith=key))
-    if len(key) >= 3:
-        plan.append(active.filter(name_search__contains=f" {key}"))
-        plan.append(active.filter(name_search__contains=key))
+        return
+    looks_like_card = len(card) >= 4 and any(ch.isdigit() for ch in card)
+    if looks_like_card:
+        yield SearchStep("card", _card_owners(active, limit=limit, value=card), decisive=True)
+    yield SearchStep("name prefix", active.filter(name_search__startswith=key))
     if " " not in lowered:
-        plan.append(active.filter(email__startswith=lowered))
-    return plan
+        yield SearchStep("email prefix", active.filter(email__startswith=lowered))
+    if looks_like_card:
+        yield SearchStep("card prefix", _card_owners(active, limit=limit, value__startswith=card))
+    if len(key) >= 3:
+        yield SearchStep("name contains", active.filter(name_search__contains=key))
 
 
 def customer_search(*, query: str, limit: int = 10) -> list[Customer]:
     """Customers matching a phone, email, name or loyalty card as typed, best matches first.
 
-    Phone queries match the national number or E.164 prefix (`512 555`, `+1512...`), then any
-    run of 4+ digits inside the number (`0142`, the last four digits); `@` means an
-    email; anything else is a name prefix, a word of the name (`lopez` finds Ana López), an
-    email prefix or a card. Queries shorter than 2 characters return nothing. At most
-    `limit` (<= 50) rows; merged and erased records never appear.
+    Phone queries match the full number (decisive), the national number or E.164 prefix
+    (`512 555`, `+1512...`), then any run of 4+ digits inside the number (`0142`, the last four
+    digits); `@` means an email (exact first); anything else is a name prefix, an email prefix, a
+    card, then a word anywhere in the name (`lopez` finds Ana López; word starts rank first).
+    Queries shorter than 2 characters return nothing. At most `limit` (<= 50) rows; merged and
+    erased records never appear. Costs one query per step reached (at most 5).
     """
     query = (query or "").strip()[:100]
     if len(query) < 2:
         return []
     limit = max(1, min(limit, MAX_SEARCH_RESULTS))
-    found: dict[int, tuple[int, Customer]] = {}
-    for rank, queryset in enumerate(_search_plan(query)):
-        if len(found) >= limit:
-            break
+    key = name_search_key(query)
+    found: dict[int, tuple[int, int, Customer]] = {}
+    for rank, step in enumerate(_search_plan(query, limit=limit)):
         wanted = limit - len(found)
-        rows = queryset.exclude(pk__in=list(found)) if found else queryset
-        for customer in rows[:wanted]:
-            found.setdefault(customer.pk, (rank, customer))
-    ranked = sorted(found.values(), key=lambda pair: (pair[0], (pair[1].name or "").lower(), pair[1].pk))
-    return [customer for _, customer in ranked]
+        if wanted <= 0:
+            break
+        rows = step.queryset.exclude(pk__in=list(found)) if found else step.queryset
+        fuzzy = step.label == "name contains"
+        # Fetch a few extra for a fuzzy step so word-start matches can be ranked first.
+        for customer in rows[: wanted * 3 if fuzzy else wanted]:
+            word_start = not fuzzy or customer.name_search.startswith(key) or f" {key}" in customer.name_search
+            found.setdefault(customer.pk, (rank, 0 if word_start else 1, customer))
+        if step.decisive and found:
+            break
+    ranked = sorted(found.values(), key=lambda row: (row[0], row[1], (row[2].name or "").lower(), row[2].pk))
+    return [customer for _, _, customer in ranked[:limit]]
 
 
 # --- One customer --------------------------------------------------------------------------------
