@@ -28,6 +28,8 @@ def login_view(request: HttpRequest) -> HttpResponse:
     next_url = request.POST.get("next") or request.GET.get("next") or ""
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
         next_url = ""
+    if request.method == "GET" and request.user.is_authenticated:
+        return redirect(next_url or "home")
     error = None
     status = 200
     if request.method == "POST":

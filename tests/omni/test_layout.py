@@ -233,6 +233,38 @@ def test_permission_denied_renders_the_403_page(client, associate):
     assert "Not allowed" in response.content.decode()
 
 
+def test_an_unknown_page_gets_the_404_page(client, associate):
+    client.force_login(associate)
+
+    response = client.get("/no-such-screen/")
+
+    assert response.status_code == 404
+    assert "That page does not exist" in response.content.decode()
+    assert 'class="topbar"' in response.content.decode()
+
+
+@pytest.mark.urls("tests.omni.urls_errors")
+def test_a_bug_gets_the_500_page_not_a_stack_trace(associate):
+    from django.test import Client
+
+    client = Client(raise_request_exception=False)
+    client.force_login(associate)
+
+    response = client.get("/test/crash/")
+
+    assert response.status_code == 500
+    assert "your last action was not completed" in response.content.decode()
+    assert "RuntimeError" not in response.content.decode()
+
+
+def test_the_sign_in_page_sends_someone_signed_in_onwards(client, associate):
+    client.force_login(associate)
+
+    assert client.get("/login/")["Location"] == "/"
+    assert client.get("/login/?next=/api/docs/")["Location"] == "/api/docs/"
+    assert client.get("/login/?next=https://evil.example/")["Location"] == "/"
+
+
 def test_htmx_toast_keeps_other_triggers():
     response = HttpResponse()
     response["HX-Trigger"] = json.dumps({"cart-changed": {"lines": 2}})

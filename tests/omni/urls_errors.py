@@ -48,6 +48,10 @@ def form(request):
     return HttpResponse('<p id="form">Saved.</p>')
 
 
+def crash(request):
+    raise RuntimeError("a bug")
+
+
 def broken(request):
     return HttpResponse("<h1>Server Error (500)</h1>", status=500)
 
@@ -56,6 +60,7 @@ urlpatterns = [
     path("test/htmx/", htmx_page),
     path("test/form/", form),
     path("test/broken/", broken),
+    path("test/crash/", crash),
     path("test/out-of-stock/", out_of_stock),
     path("test/denied/", denied),
     path("test/manager-only/", manager_only),
