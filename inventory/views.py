@@ -113,19 +113,31 @@ def stock_search(request: HtmxHttpRequest) -> HttpResponse:
 @require_GET
 @role_required(*STOCK_STAFF)
 def stock_scan(request: HtmxHttpRequest) -> HttpResponse:
-    """A scanned barcode or typed SKU (Enter): straight to the product; otherwise the search results."""
+    """A scanned barcode or typed SKU (Enter): straight to the product; otherwise the search results.
+
+    A name that finds exactly one product opens it too. An unknown barcode (digits) is said so.
+    """
     here = _here(request)
     code = request.GET.get("q", "").strip()[:100]
     variant = selectors.variant_find(code=code) if code else None
     if variant is not None:
         return redirect(_product_url(variant.product_id, colour=variant.colour, variant_id=variant.pk))
     results = selectors.product_search(query=code) if len(code) >= SEARCH_MIN_LENGTH else []
+    if len(results) == 1:
+        hit = results[0]
+        return redirect(
+            _product_url(
+                hit.product.pk,
+                colour=hit.variant.colour if hit.variant else "",
+                variant_id=hit.variant.pk if hit.variant else None,
+            )
+        )
     context = {
         "here": here,
         "query": code,
         "results": results,
         "searched": bool(code),
-        "not_found": code if code else None,
+        "not_found": code if code and (code.isdigit() or not results) else None,
     }
     return render(request, "inventory/search.html", context, status=404 if code and not results else 200)
 
@@ -384,6 +396,8 @@ def stock_count_scan(request: HtmxHttpRequest) -> HttpResponse:
         if key:
             state["seen"] = [*state["seen"], key][-COUNT_SEEN_KEYS:]
         _save_count(request, here, state)
+    if not request.htmx:
+        return redirect("inventory:count")  # a plain form post (no JavaScript): back to the screen
     message = f"{variant.sku} · {variant.product.name} {variant.colour}/{variant.size}"
     return render(request, template, _count_context(here, state, message=message, last_variant=variant.pk))
 

@@ -7,9 +7,10 @@
  *   vendored html5-qrcode (loaded on first use; it uses the native BarcodeDetector where there is
  *   one), or the native BarcodeDetector alone if the library cannot load. The code fills the input;
  *   [data-scan-submit] then submits its form, [data-scan-next="<id>"] moves on to that field.
- * - Forms marked [data-scan-form] (stocktake): an empty scan is not sent; the field is emptied as the
- *   request leaves (the next scan can start at once; requests queue) and focused again after.
+ * - Forms marked [data-scan-form] (stocktake): the field is emptied as each scan is taken and the
+ *   scans are sent one at a time (htmx.ajax into [data-target]); an empty scan is not sent.
  * - [data-flip-sign="<input id>"] turns 3 into -3 and back (tablet keypads often lack a minus).
+ * - Enter in a [data-scan-next] field moves to that field instead of submitting.
  */
 (function () {
   "use strict";
@@ -50,6 +51,20 @@
     input.focus();
     input.value = input.value + event.key;
     input.dispatchEvent(new Event("input", { bubbles: true }));
+  });
+
+  // A scanner's Enter in a field that is not the last one (the adjustment's SKU) moves on
+  // instead of submitting a half-filled form.
+  document.addEventListener("keydown", function (event) {
+    var field = event.target;
+    if (event.key !== "Enter" || !(field instanceof HTMLInputElement) || !field.hasAttribute("data-scan-next")) {
+      return;
+    }
+    var next = document.getElementById(field.getAttribute("data-scan-next"));
+    if (next) {
+      event.preventDefault();
+      next.focus();
+    }
   });
 
   // --- Found a code: fill the field and move on ----------------------------------------------
@@ -277,36 +292,37 @@
   }
 
   // --- Scan forms (stocktake) ----------------------------------------------------------------
-  document.addEventListener("htmx:configRequest", function (event) {
-    var form = event.detail.elt && event.detail.elt.closest ? event.detail.elt.closest("form[data-scan-form]") : null;
-    if (!form || event.detail.elt !== form) {
+  // Each scan is taken off the field at once (the scanner may already be typing the next one) and
+  // queued; the queue sends one request at a time, so each reads the key the previous answer left.
+  var scanChain = Promise.resolve();
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-scan-form") || !window.htmx) {
       return;
     }
+    event.preventDefault();
     var input = form.querySelector("[data-scan-input]");
-    if (input && !input.value.trim()) {
-      event.preventDefault(); // nothing scanned: nothing to send (a double tap of "Add one")
+    var code = input ? input.value.trim() : "";
+    if (input) {
+      input.value = "";
+      input.focus();
     }
-  });
-
-  document.addEventListener("htmx:beforeSend", function (event) {
-    var form = event.detail.elt;
-    if (form && form.matches && form.matches("form[data-scan-form]")) {
-      var input = form.querySelector("[data-scan-input]");
-      if (input) {
-        input.value = "";
-      }
+    if (!code) {
+      return; // nothing scanned (a double tap of the button): nothing to send
     }
-  });
-
-  document.addEventListener("htmx:afterRequest", function (event) {
-    var form = event.detail.elt;
-    if (form && form.matches && form.matches("form[data-scan-form]")) {
-      var input = form.querySelector("[data-scan-input]");
-      var focused = document.activeElement;
-      if (input && (!focused || focused === document.body || form.contains(focused))) {
-        input.focus();
-      }
-    }
+    scanChain = scanChain
+      .then(function () {
+        return htmx.ajax("POST", form.getAttribute("action"), {
+          source: form,
+          target: form.getAttribute("data-target"),
+          swap: "outerHTML",
+          values: { code: code },
+        });
+      })
+      .catch(function () {
+        /* reported by omni.js (toast); the next scan still goes */
+      });
   });
 
   document.addEventListener("htmx:afterSwap", function () {

@@ -158,8 +158,11 @@ def test_manager_sees_an_adjustment_error_in_place(tablet, manager, tee):
     sign_in(tablet, "manager")
     tablet.goto("/stock/adjust/")
 
-    tablet.get_by_test_id("adjust-code").fill(variants["M"].sku)
-    tablet.get_by_test_id("adjust-delta").fill("-10")
+    code = tablet.get_by_test_id("adjust-code")
+    code.press_sequentially(variants["M"].barcode, delay=2)  # a scanner: digits, then Enter
+    code.press("Enter")
+    expect(tablet.get_by_test_id("adjust-delta")).to_be_focused()  # Enter moved on, did not submit
+    tablet.keyboard.type("-10")
     tablet.get_by_test_id("adjust-reason").select_option("shrinkage")
     tablet.get_by_test_id("adjust-submit").click()
 

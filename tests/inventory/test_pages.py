@@ -101,11 +101,23 @@ def test_an_unknown_barcode_says_so_on_the_search_page(signed_in, shirt):
     assert b"4006381333931" in response.content
 
 
-def test_a_name_entered_with_enter_shows_results_instead(signed_in, shirt):
+def test_a_name_entered_with_enter_shows_the_results(signed_in, shirt):
+    VariantFactory(product=ProductFactory(name="Linen Trousers"))
+
     response = signed_in.get(reverse("inventory:scan"), {"q": "Linen"})
 
     assert response.status_code == 200
     assert b"Linen Shirt" in response.content
+    assert b'data-testid="not-found"' not in response.content
+
+
+def test_a_name_that_finds_one_product_opens_it(signed_in, shirt):
+    product, _, _ = shirt
+
+    response = signed_in.get(reverse("inventory:scan"), {"q": "linen shirt"})
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(f"/stock/products/{product.pk}/")
 
 
 def test_pages_need_sign_in(client):

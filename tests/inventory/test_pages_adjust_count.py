@@ -296,3 +296,12 @@ def test_associates_cannot_count(client, associate, variant):
 
     assert client.get(reverse("inventory:count")).status_code == 403
     assert scan(client, variant.sku).status_code == 403
+
+
+def test_without_javascript_a_scan_posts_and_comes_back_to_the_count(as_manager, variant):
+    response = as_manager.post(
+        reverse("inventory:count-scan"), {"code": variant.sku, "idempotency_key": uuid.uuid4().hex}
+    )
+
+    assert response.status_code == 302 and response["Location"] == reverse("inventory:count")
+    assert 'data-testid="counted">1<' in as_manager.get(reverse("inventory:count")).content.decode()
