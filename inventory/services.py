@@ -1019,6 +1019,7 @@ def stock_order_place(
     lines: Sequence[OrderStockLine],
     reference: Reference = NO_REFERENCE,
     idempotency_key: str,
+    savepoint: bool = True,
 ) -> StockOperation:
     """Commit and sell every line of an order in one atomic operation whose query count does not
     depend on the number of lines (placing an order must be fast and its cost pinned).
@@ -1030,9 +1031,11 @@ def stock_order_place(
     - movements are written for every state change; a repeated key returns the first result.
 
     How: lock the reservations, lock every level touched (ordered by location, then variant, the
-    order `_apply` updates in, so concurrent operations queue instead of deadlocking), compute the
-    new figures from the locked rows, then write the movements, the reservations and the levels
-    in one bulk statement each. Raises InsufficientStockError naming the first level short of
+    order `_apply` updates in, so concurrent operations queue instead of deadlocking), check the
+    key under those locks, compute the new figures from the locked rows, then write the movements,
+    the reservations and the levels in one bulk statement each. Inside a caller's transaction it
+    takes a savepoint, so the caller may go on after an error; `savepoint=False` saves those two
+    queries for a caller whose transaction rolls back as a whole anyway (placing an order). Raises InsufficientStockError naming the first level short of
     stock; the caller's transaction must roll back. Database check constraints back every figure.
     """
     if not lines:
@@ -1043,12 +1046,9 @@ def stock_order_place(
             raise ValueError(f"Unknown order stock action: {line.action}")
         if line.action == "sell" and line.reservation_id is not None:
             raise ValueError("A take-now sale does not convert a reservation.")
-    existing = _existing_operation(idempotency_key)
-    if existing is not None:
-        return existing
     actor_fields = _actor_fields(actor)
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         reservation_ids = sorted({line.reservation_id for line in lines if line.reservation_id is not None})
         if len(reservation_ids) != sum(1 for line in lines if line.reservation_id is not None):
             raise InvalidQuantityError("Each hold can be converted by one line only.")
@@ -1072,9 +1072,17 @@ def stock_order_place(
 
         pairs = sorted({(line.location_id, line.variant_id) for line in lines})
         levels = _order_levels_lock(pairs)
-        missing_sales = [pair for pair in pairs if pair not in levels and any(
-            (line.location_id, line.variant_id) == pair and line.action == "sell" for line in lines
-        )]
+        # Checked under the level locks: a concurrent duplicate of this key waited for them and now
+        # sees the first one's movements (so no savepoint is needed around the inserts below).
+        existing = _existing_operation(idempotency_key)
+        if existing is not None:
+            return existing
+        missing_sales = [
+            pair
+            for pair in pairs
+            if pair not in levels
+            and any((line.location_id, line.variant_id) == pair and line.action == "sell" for line in lines)
+        ]
         if missing_sales:
             # A take-now sale of something never recorded here: the level starts at zero.
             StockLevel.objects.bulk_create(
@@ -1132,14 +1140,7 @@ def stock_order_place(
                 if quantity:
                     reason = MovementReason.SALE if state == "on_hand" else MovementReason.COMMIT
                     movements.append(movement(pair, state, quantity, reason, idempotency_key))
-        try:
-            with transaction.atomic():
-                StockMovement.objects.bulk_create(movements)
-        except IntegrityError:
-            existing = _existing_operation(idempotency_key)
-            if existing is None:
-                raise
-            return existing
+        StockMovement.objects.bulk_create(movements)
         if reservations:
             for reservation in reservations.values():
                 reservation.status = ReservationStatus.COMMITTED
@@ -1151,9 +1152,10 @@ def stock_order_place(
         )
         live_publish(topic="stock", payload={"levels": pairs, "reason": "order"})
         found_movements = [m for m in movements if m.operation_key.endswith(":found")]
-        return StockOperation(key=idempotency_key, movements=found_movements + [
-            m for m in movements if not m.operation_key.endswith(":found")
-        ])
+        return StockOperation(
+            key=idempotency_key,
+            movements=found_movements + [m for m in movements if not m.operation_key.endswith(":found")],
+        )
 
 
 def _order_levels_lock(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], StockLevel]:
@@ -1164,7 +1166,5 @@ def _order_levels_lock(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], St
     condition = Q()
     for location_id, variant_id in pairs:
         condition |= Q(location_id=location_id, variant_id=variant_id)
-    levels = (
-        StockLevel.objects.select_for_update(of=("self",)).filter(condition).order_by("location_id", "variant_id")
-    )
+    levels = StockLevel.objects.select_for_update(of=("self",)).filter(condition).order_by("location_id", "variant_id")
     return {(level.location_id, level.variant_id): level for level in levels}

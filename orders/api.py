@@ -344,10 +344,12 @@ class OrderPlaceApi(OrdersApi):
             draft.contact_name = draft.contact_name or customer[0]
             draft.contact_email = customer[1]
         result = services.order_place(actor=request.user, draft=draft)
-        order = Order.objects.prefetch_related(
-            Prefetch("lines", queryset=OrderLine.objects.order_by("position", "pk")),
-            Prefetch("fulfilments", queryset=Fulfilment.objects.order_by("pk")),
-        ).get(pk=result.order.pk)
+        order = result.order
+        if not result.created:  # a repeat: read the first order back
+            order = Order.objects.prefetch_related(
+                Prefetch("lines", queryset=OrderLine.objects.order_by("position", "pk")),
+                Prefetch("fulfilments", queryset=Fulfilment.objects.order_by("pk")),
+            ).get(pk=order.pk)
         response = Response(
             PlacedOrderOutput(order).data, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
         )

@@ -573,3 +573,21 @@ class ManagerPin(models.Model):
 
     def __str__(self) -> str:
         return f"PIN of user {self.user_id}"
+
+
+class LostDemand(models.Model):
+    """A customer asked for units no location could give (an endless-aisle request that failed to
+    source). Read by insights (size curves count lost demand; see insights.conf LOST_DEMAND_MODEL)."""
+
+    location = models.ForeignKey(Location, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    variant = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="+")
+    quantity = models.PositiveIntegerField()
+    fulfilment = models.CharField(max_length=10, choices=FulfilmentKind.choices)
+    occurred_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="lostdemand_quantity_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.variant_id} lost at {self.location_id}"

@@ -83,6 +83,7 @@ from .models import (
     GiftCard,
     GiftCardEntry,
     GiftCardKind,
+    LostDemand,
     ManagerPin,
     Order,
     OrderEvent,
@@ -148,12 +149,22 @@ def _order_reference(order_id: int) -> Reference:
     return Reference("order", order_number(order_id))
 
 
-def _queue(task_path: str, **kwargs: Any) -> None:
-    """Send a Celery task after the current transaction commits (never for a rolled-back change)."""
+def _queue(task_name: str, **kwargs: Any) -> None:
+    """Send a Celery task after the current transaction commits (never for a rolled-back change).
+
+    A broker that cannot take the message is logged, not raised: the change is committed by then,
+    and the client must not see an error for it (a retry would only find the order placed).
+    """
+    transaction.on_commit(partial(_send_task, task_name, kwargs))
+
+
+def _send_task(task_name: str, kwargs: dict[str, Any]) -> None:
     from . import tasks
 
-    task = getattr(tasks, task_path)
-    transaction.on_commit(partial(task.delay, **kwargs))
+    try:
+        getattr(tasks, task_name).delay(**kwargs)
+    except Exception:  # after commit: report, never fail the request
+        logger.exception("could not queue %s %s", task_name, kwargs)
 
 
 # --- Manager approval --------------------------------------------------------------------------------
@@ -309,6 +320,9 @@ def order_place(*, actor: Any, draft: OrderDraft) -> PlaceResult:
     for attempt in range(1, attempts + 1):
         try:
             return _place(actor=actor, draft=draft, key=key)
+        except OutOfStockError as error:
+            _record_lost_demand(error)
+            raise
         except InsufficientStockError as error:
             if attempt < attempts:
                 continue
@@ -401,7 +415,15 @@ def _plan_parts(draft: OrderDraft, variants: dict[int, Variant], selling: Locati
                 f"Only {found} of {variant.sku} can be {'shipped' if line.kind == FulfilmentKind.SHIP else 'collected'}"
                 f" (wanted {line.quantity}). " + sourcing.where_else(candidates.get(line.variant_id, []))
             )
-            raise OutOfStockError(message, {"sku": variant.sku, "requested": line.quantity, "line": index})
+            lost = {
+                "variant_id": variant.pk,
+                "quantity": plan.shortfall,
+                "location_id": draft.location_id,
+                "kind": line.kind,
+            }
+            raise OutOfStockError(
+                message, {"sku": variant.sku, "requested": line.quantity, "line": index, "lost": lost}
+            )
         for allocation in plan.allocations:
             parts.append(
                 part(allocation.quantity, allocation.location_id, None, today + timedelta(days=allocation.eta_days))
@@ -509,6 +531,8 @@ def _place(*, actor: Any, draft: OrderDraft, key: str) -> PlaceResult:
     selling = locations.get(draft.location_id) if draft.location_id else None
     if draft.location_id and (selling is None or not selling.is_active):
         raise InvalidOrderError("That store is not active.")
+    if selling is not None and not selling.sells_in_store:
+        raise InvalidOrderError(f"{selling.name} does not sell in store.")
     parts = _plan_parts(draft, variants, selling)
     for part in parts:
         for location_id in (part.source_id, part.pickup_id):
@@ -525,12 +549,18 @@ def _place(*, actor: Any, draft: OrderDraft, key: str) -> PlaceResult:
         channel = Channel.ENDLESS_AISLE
     address = draft.address if any(part.kind == FulfilmentKind.SHIP for part in parts) else Address(country="")
 
+    groups: dict[tuple[str, int, int | None], list[int]] = defaultdict(list)
+    for index, part in enumerate(parts):
+        groups[(part.kind, part.source_id, part.pickup_id)].append(index)
+    first_status = {
+        kind: Status.COLLECTED if kind == FulfilmentKind.TAKE_NOW else Status.ALLOCATED for kind, _, _ in groups
+    }
     with transaction.atomic():
         # The order row first: a concurrent duplicate blocks here on the unique key until the first
         # commits, then fails (IntegrityError) before touching stock or money.
         order = Order.objects.create(
             channel=channel,
-            status=Status.PLACED,
+            status=order_status_for((kind, first_status[kind]) for kind, _, _ in groups),
             location=selling,
             customer_id=draft.customer_id,
             contact_name=draft.contact_name[:200],
@@ -560,15 +590,12 @@ def _place(*, actor: Any, draft: OrderDraft, key: str) -> PlaceResult:
         )
         reference = _order_reference(order.pk)
         # Fulfilments: one per (kind, source, pickup).
-        groups: dict[tuple[str, int, int | None], list[int]] = defaultdict(list)
-        for index, part in enumerate(parts):
-            groups[(part.kind, part.source_id, part.pickup_id)].append(index)
         fulfilments = Fulfilment.objects.bulk_create(
             [
                 Fulfilment(
                     order=order,
                     kind=kind,
-                    status=Status.COLLECTED if kind == FulfilmentKind.TAKE_NOW else Status.ALLOCATED,
+                    status=first_status[kind],
                     source_location_id=source_id,
                     pickup_location_id=pickup_id,
                     stock_location_id=source_id,
@@ -583,7 +610,7 @@ def _place(*, actor: Any, draft: OrderDraft, key: str) -> PlaceResult:
             for fulfilment, indexes in zip(fulfilments, groups.values(), strict=True)
             for index in indexes
         }
-        OrderLine.objects.bulk_create(
+        lines = OrderLine.objects.bulk_create(
             [
                 OrderLine(
                     order=order,
@@ -626,6 +653,7 @@ def _place(*, actor: Any, draft: OrderDraft, key: str) -> PlaceResult:
             ],
             reference=reference,
             idempotency_key=f"order:{key}",
+            savepoint=False,  # this transaction rolls back as a whole on any error
         )
         events = [
             _event(
@@ -692,16 +720,27 @@ def _place(*, actor: Any, draft: OrderDraft, key: str) -> PlaceResult:
         for fulfilment in fulfilments:
             if fulfilment.needs_transfer:
                 events.append(_request_transfer(order, fulfilment, parts, groups, actor=actor, at=now))
-        order.status = order_status_for((f.kind, f.status) for f in fulfilments)
-        Order.objects.filter(pk=order.pk).update(status=order.status)
         OrderEvent.objects.bulk_create(events)
         if order.customer_id:
-            _record_purchase(order, parts, priced, draft.tenders, actor=actor)
+            # The customer's purchase record and points follow after commit (customers' own
+            # transaction, idempotent by key): the sale does not wait on, or lock, their ledger.
+            _queue("record_customer_purchase", order_id=order.pk)
         if order.contact_email:
             _queue("send_order_confirmation", order_id=order.pk)
-        live_publish(topic="orders", payload={"order": order.pk, "action": "placed", "location": order.location_id})
     logger.info("order %s placed: %s parts, total %s", order.number, len(parts), order.total)
+    # The caller shows the lines and fulfilments it just placed: no query to read them back.
+    order._prefetched_objects_cache = {  # type: ignore[attr-defined]
+        "lines": _cached(OrderLine.objects.filter(order=order).order_by("position", "pk"), lines),
+        "fulfilments": _cached(Fulfilment.objects.filter(order=order).order_by("pk"), fulfilments),
+    }
     return PlaceResult(order, created=True)
+
+
+def _cached(queryset: Any, rows: list[Any]) -> Any:
+    """A queryset whose rows are already known (what prefetch_related leaves behind)."""
+    queryset._result_cache = rows
+    queryset._prefetch_done = True
+    return queryset
 
 
 def _take_payments(order: Order, draft: OrderDraft, *, actor: Any, label: str) -> list[Payment]:
@@ -802,13 +841,18 @@ def _request_transfer(
     )
 
 
-def _record_purchase(
-    order: Order, parts: list[_Part], priced: pricing.PricedOrder, tenders: list[TenderInput], *, actor: Any
-) -> None:
-    """Tell customers what was bought (their history, tiers) and credit loyalty points."""
+def order_record_customer_purchase(*, order_id: int) -> bool:
+    """Tell customers what an order's customer bought (their history, spend, tier) and credit the
+    points it earns. Runs after the order committed (a Celery task); idempotent by key, so a retry
+    records nothing twice. Points are earned on what was paid with money, not with points."""
     from customers.services import customer_record_purchase, loyalty_earn
 
-    assert order.customer_id is not None
+    order = Order.objects.filter(pk=order_id).first()
+    if order is None or order.customer_id is None:
+        return False
+    lines = list(OrderLine.objects.filter(order=order).select_related("variant__product").order_by("position", "pk"))
+    paid_with_points = sum((p.amount for p in Payment.objects.filter(order=order, tender=Tender.LOYALTY)), ZERO)
+    actor = SystemActor("orders-purchase-record")
     customer_record_purchase(
         customer_id=order.customer_id,
         order_ref=order.number,
@@ -816,15 +860,14 @@ def _record_purchase(
         location_id=order.location_id,
         amount=order.total,
         lines=[
-            (part.variant.pk, part.variant.product.brand, part.variant.product.category, part.quantity, line.total)
-            for part, line in zip(parts, priced.lines, strict=True)
+            (line.variant_id, line.variant.product.brand, line.variant.product.category, line.quantity, line.total)
+            for line in lines
         ],
         occurred_at=order.placed_at,
         idempotency_key=f"order:{order.pk}:purchase",
         actor=actor,
     )
-    # Points are earned on what was paid with money, not on what was paid with points.
-    earning = order.total - sum((t.amount for t in tenders if t.tender == Tender.LOYALTY), ZERO)
+    earning = order.total - paid_with_points
     if earning > 0:
         loyalty_earn(
             customer_id=order.customer_id,
@@ -833,6 +876,25 @@ def _record_purchase(
             idempotency_key=f"order:{order.pk}:earn",
             actor=actor,
         )
+    return True
+
+
+def _record_lost_demand(error: OutOfStockError) -> None:
+    """Remember units asked for that no location could give (insights reads them as lost demand).
+
+    Called where the error leaves the service, after its own transaction rolled back; inside a
+    caller's transaction that rolls back too, the record goes with it (a retried sale is not
+    counted twice)."""
+    lost = error.extra.pop("lost", None)
+    if not lost or lost.get("quantity", 0) <= 0:
+        return
+    LostDemand.objects.create(
+        location_id=lost.get("location_id"),
+        variant_id=lost["variant_id"],
+        quantity=lost["quantity"],
+        fulfilment=lost.get("kind", FulfilmentKind.SHIP),
+        occurred_at=timezone.now(),
+    )
 
 
 def _out_of_stock(error: InsufficientStockError, draft: OrderDraft) -> OutOfStockError:
@@ -1882,7 +1944,17 @@ def _hold(cart: Cart, line: CartLine, *, actor: Any) -> list[CartHold]:
             raise OutOfStockError(
                 f"Only {found} of {line.variant.sku} can be {verb} (wanted {line.quantity}). "
                 + sourcing.where_else(candidates),
-                {"sku": line.variant.sku, "requested": line.quantity, "available": found},
+                {
+                    "sku": line.variant.sku,
+                    "requested": line.quantity,
+                    "available": found,
+                    "lost": {
+                        "variant_id": line.variant_id,
+                        "quantity": plan.shortfall,
+                        "location_id": cart.location_id,
+                        "kind": line.kind,
+                    },
+                },
             )
         try:
             with transaction.atomic():
@@ -1928,6 +2000,23 @@ def cart_add(
         raise CartError("Choose take now, ship or collect.")
     if isinstance(quantity, bool) or not isinstance(quantity, int) or not 0 < quantity <= MAX_QUANTITY:
         raise CartError(f"Quantity must be 1 to {MAX_QUANTITY}.")
+    try:
+        return _cart_add(
+            actor=actor,
+            cart_id=cart_id,
+            variant_id=variant_id,
+            quantity=quantity,
+            kind=kind,
+            pickup_location_id=pickup_location_id,
+        )
+    except OutOfStockError as error:
+        _record_lost_demand(error)
+        raise
+
+
+def _cart_add(
+    *, actor: Any, cart_id: int, variant_id: int, quantity: int, kind: str, pickup_location_id: int | None
+) -> CartLine:
     with transaction.atomic():
         cart = _locked_cart(cart_id)
         variant = Variant.objects.filter(pk=variant_id, is_active=True).first()

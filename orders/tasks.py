@@ -32,6 +32,12 @@ def send_ready_for_pickup(*, fulfilment_id: int) -> bool:
 
 
 @shared_task(ignore_result=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def record_customer_purchase(*, order_id: int) -> bool:
+    """The customer's purchase record and loyalty points for a placed order (after commit)."""
+    return services.order_record_customer_purchase(order_id=order_id)
+
+
+@shared_task(ignore_result=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
 def refund_card(*, refund_id: int) -> bool:
     """Give a card refund back through the terminal adapter, outside any stock transaction."""
     return services.refund_card_process(refund_id=refund_id)

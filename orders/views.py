@@ -321,9 +321,10 @@ def sell_address(request: HttpRequest) -> HttpResponse:
         postcode=request.POST.get("ship_postcode", ""),
         country=request.POST.get("ship_country", "US"),
     )
-    return _sale_or_error(
-        request, lambda: services.cart_set_address(actor=request.user, cart_id=cart.pk, address=address)
-    )
+    services.cart_set_address(actor=request.user, cart_id=cart.pk, address=address)
+    # Saved as typed (checked when the order is placed): nothing on the screen changes, so the pay
+    # panel - and what the associate is typing into it - is left alone.
+    return HttpResponse(status=204)
 
 
 @require_POST

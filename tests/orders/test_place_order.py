@@ -102,13 +102,26 @@ def test_mixed_order_groups_lines_into_fulfilments_and_writes_a_timeline(network
     assert {"collected", "allocated", "payment"} <= set(events)
 
 
-def test_customer_purchase_is_recorded_with_the_customers_app(network, variant, associate, customer):
+def test_customer_purchase_is_recorded_with_the_customers_app_after_commit(
+    network, variant, associate, customer, eager_celery, django_capture_on_commit_callbacks
+):
     give_stock(network["store"], variant, 1)
 
-    order = place(associate, draft(location=network["store"], customer=customer, lines=[take_now(variant)])).order
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        order = place(associate, draft(location=network["store"], customer=customer, lines=[take_now(variant)])).order
+    assert not CustomerPurchase.objects.exists()  # nothing before commit
+    for callback in callbacks:
+        callback()
 
     purchase = CustomerPurchase.objects.get(customer=customer)
     assert (purchase.order_ref, purchase.amount) == (order.number, Decimal("49.00"))
+    customer.loyalty.refresh_from_db()
+    assert customer.loyalty.balance == 49
+    # A retried task records nothing twice.
+    from orders.services import order_record_customer_purchase
+
+    order_record_customer_purchase(order_id=order.pk)
+    assert CustomerPurchase.objects.filter(customer=customer).count() == 1
 
 
 def test_same_key_places_one_order_and_one_payment(network, variant, associate):
@@ -221,3 +234,21 @@ def test_unknown_variant_is_a_clear_error(network, associate):
             actor=associate,
             draft=draft(location=network["store"], lines=[DraftLine(999999, 1)], tenders=[cash("1.00")]),
         )
+
+
+def test_unsourceable_request_is_recorded_as_lost_demand(network, variant, associate, customer):
+    from orders.models import LostDemand
+
+    give_stock(network["warehouse"], variant, 1)
+
+    with pytest.raises(OutOfStockError) as error:
+        place(associate, draft(location=network["store"], customer=customer, lines=[ship(variant, 3)]))
+
+    lost = LostDemand.objects.get()
+    assert (lost.variant_id, lost.quantity, lost.location_id, lost.fulfilment) == (
+        variant.pk,
+        2,
+        network["store"].pk,
+        "ship",
+    )
+    assert "lost" not in error.value.extra

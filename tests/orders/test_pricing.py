@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orders.pricing import Discount, LineInput, price_order, refund_for, split_amount, tax_included
@@ -40,6 +40,7 @@ def test_approval_above_the_threshold():
 amounts = st.decimals(min_value=D("0.01"), max_value=D("999.99"), places=2)
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(prices=st.lists(amounts, min_size=1, max_size=6), off=st.integers(min_value=0, max_value=100))
 def test_order_discount_shares_never_exceed_a_line_and_add_up(prices, off):
     priced = price_order([LineInput(p, 1, D("0.1")) for p in prices], Discount("percent", D(off)))
@@ -49,6 +50,7 @@ def test_order_discount_shares_never_exceed_a_line_and_add_up(prices, off):
     assert priced.total == sum(line.total for line in priced.lines)
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(total=amounts, quantity=st.integers(min_value=1, max_value=7))
 def test_refunding_unit_by_unit_adds_up_to_what_was_paid(total, quantity):
     parts = [
@@ -58,6 +60,7 @@ def test_refunding_unit_by_unit_adds_up_to_what_was_paid(total, quantity):
     assert sum(parts) == total
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(amount=amounts, quantities=st.lists(st.integers(min_value=1, max_value=5), min_size=1, max_size=3))
 def test_split_amount_adds_up(amount, quantities):
     assert sum(split_amount(amount, quantities)) == amount
