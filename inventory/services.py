@@ -1035,8 +1035,10 @@ def stock_order_place(
     key under those locks, compute the new figures from the locked rows, then write the movements,
     the reservations and the levels in one bulk statement each. Inside a caller's transaction it
     takes a savepoint, so the caller may go on after an error; `savepoint=False` saves those two
-    queries for a caller whose transaction rolls back as a whole anyway (placing an order). Raises InsufficientStockError naming the first level short of
-    stock; the caller's transaction must roll back. Database check constraints back every figure.
+    queries for a caller whose transaction rolls back as a whole anyway (placing an order).
+
+    Raises InsufficientStockError naming the first level short of stock (nothing is written).
+    Database check constraints back every figure.
     """
     if not lines:
         return StockOperation(key=idempotency_key)
