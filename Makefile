@@ -44,10 +44,14 @@ install: $(STAMP)
 # Web (uvicorn) + Celery worker + beat in the foreground; Ctrl-C stops all three. HOST=0.0.0.0 serves
 # the store's tablets on the network. Without DATABASE_URL / CELERY_BROKER_URL it runs on the
 # embedded default (SQLite + a filesystem broker under var/).
+# The demo shop's webhook secret (documented in the README); set your own for a real store.
+DEMO_WEBHOOK_SECRET := omni-demo-webhook-secret
+
 run: install
 	@DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --no-input
 	@DEBUG=$${DEBUG:-1} $(PY) manage.py seed_demo
-	@DEBUG=$${DEBUG:-1} $(PY) manage.py run_omni --port $(PORT) --host $(HOST)
+	@DEBUG=$${DEBUG:-1} SHOPIFY_WEBHOOK_SECRET=$${SHOPIFY_WEBHOOK_SECRET:-$(DEMO_WEBHOOK_SECRET)} \
+	  $(PY) manage.py run_omni --port $(PORT) --host $(HOST)
 
 test: install
 	@scripts/ensure_browser.sh

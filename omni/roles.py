@@ -20,8 +20,6 @@ from omni.errors import ForbiddenError
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse
 
-    from omni.models import User
-
 
 class Role(StrEnum):
     ASSOCIATE = "store_associate"

@@ -39,6 +39,7 @@ STOP_GRACE_SECONDS = 15.0
 class Child:
     name: str
     argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     pump: threading.Thread | None = field(default=None, repr=False)
 
@@ -105,14 +106,16 @@ class Command(BaseCommand):
                 worker += ["--concurrency", str(options["concurrency"])]
             if settings.CELERY_BROKER_URL.startswith("filesystem"):
                 worker += ["--without-mingle", "--without-gossip"]  # no broadcast on the file broker
-            children.append(Child("worker", worker))
+            # Celery forks its pool: a connection pool must not cross a fork, so workers keep
+            # plain persistent connections (one thread per process) instead.
+            children.append(Child("worker", worker, env={"DATABASE_POOL": "0"}))
         if not options["no_beat"]:
             beat = [
                 python, "-m", "celery", "-A", "omni", "beat", "--loglevel", log_level,
                 "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler",
                 "--pidfile=",  # no pid file left behind in the working directory
             ]  # fmt: skip
-            children.append(Child("beat", beat))
+            children.append(Child("beat", beat, env={"DATABASE_POOL": "0"}))
         return children
 
     def _start(self, child: Child) -> None:
@@ -122,7 +125,7 @@ class Command(BaseCommand):
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **child.env},
         )
         child.pump = threading.Thread(target=self._pump, args=(child.name, child.process.stdout), daemon=True)
         child.pump.start()
