@@ -21,16 +21,17 @@ not change the catalogue.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import random
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from itertools import groupby
-from operator import itemgetter
 from typing import Any, Protocol
 
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 
 from .barcodes import make_ean13
 from .models import Location, LocationKind, Product, StockLevel, StockMovement, Variant
@@ -39,6 +40,7 @@ from .services import SystemActor, stock_opening_balance_bulk, stock_set_safety
 DEFAULT_STORES = 8
 DEFAULT_VARIANTS = 3000
 MAX_STORES = 500
+PARALLEL_MIN_PAIRS = 200_000  # below this, forking costs more than it saves
 # A 6-digit GS1 company prefix leaves 6 digits of item reference before the check digit.
 COMPANY_PREFIX = "061414"
 MAX_VARIANTS = 10 ** (12 - len(COMPANY_PREFIX)) - 1
@@ -541,38 +543,54 @@ def plan_stock(
     Zeros are yielded too (the bulk loader skips them: no level means nothing on hand).
 
     Each location draws from its own stream (the n-th location's depends only on the seed, n and
-    the catalogue), so adding stores leaves the existing stores' figures as they were.
+    the catalogue), so adding stores leaves the existing stores' figures as they were, and
+    locations can be loaded in any order or in parallel.
     """
+    weights, base = _stock_weights(catalogue=catalogue, variant_ids=variant_ids, rng=rng)
+    yield from _location_stock(weights=weights, base=base, index=0, location_id=warehouse_id, flagship=False)
+    for index, (location_id, flagship) in enumerate(stores, start=1):
+        yield from _location_stock(weights=weights, base=base, index=index, location_id=location_id, flagship=flagship)
+
+
+def _stock_weights(
+    *, catalogue: Sequence[ProductPlan], variant_ids: Mapping[str, int], rng: random.Random
+) -> tuple[list[tuple[int, float]], int]:
+    """(variant_id, relative depth) for every variant in plan order, and the base of the location streams."""
     weights: list[tuple[int, float]] = []
     for product in catalogue:
         depth = min(3.0, max(0.3, rng.lognormvariate(0, 0.5))) * CATEGORY_DEPTH[product.category]
         weights.extend(
             (variant_ids[variant.sku], depth * SIZE_WEIGHTS.get(variant.size, 1.0)) for variant in product.variants
         )
-    base = rng.getrandbits(64)
+    return weights, rng.getrandbits(64)
 
-    stream = random.Random(base)
-    for variant_id, weight in weights:
-        roll = stream.random()
-        if roll < 0.03:
-            quantity = 0
-        elif roll < 0.08:
-            quantity = stream.randint(1, 3)
-        else:
-            quantity = max(4, round(30 * weight * stream.uniform(0.6, 1.4)))
-        yield warehouse_id, variant_id, quantity
-    for index, (location_id, flagship) in enumerate(stores, start=1):
-        stream = random.Random(base + index)
-        store_factor = 1.4 if flagship else stream.uniform(0.7, 1.1)
+
+def _location_stock(
+    *, weights: Sequence[tuple[int, float]], base: int, index: int, location_id: int, flagship: bool
+) -> Iterator[tuple[int, int, int]]:
+    """The rows of location number `index` (0: the warehouse) from its own stream."""
+    stream = random.Random(base + index)
+    if index == 0:
         for variant_id, weight in weights:
             roll = stream.random()
-            if roll < 0.2:
+            if roll < 0.03:
                 quantity = 0
-            elif roll < 0.3:
-                quantity = 1
+            elif roll < 0.08:
+                quantity = stream.randint(1, 3)
             else:
-                quantity = max(1, round(3 * weight * store_factor * stream.uniform(0.5, 1.5)))
+                quantity = max(4, round(30 * weight * stream.uniform(0.6, 1.4)))
             yield location_id, variant_id, quantity
+        return
+    store_factor = 1.4 if flagship else stream.uniform(0.7, 1.1)
+    for variant_id, weight in weights:
+        roll = stream.random()
+        if roll < 0.2:
+            quantity = 0
+        elif roll < 0.3:
+            quantity = 1
+        else:
+            quantity = max(1, round(3 * weight * store_factor * stream.uniform(0.5, 1.5)))
+        yield location_id, variant_id, quantity
 
 
 # --- Seeding -------------------------------------------------------------------------------------
@@ -651,42 +669,47 @@ def seed_stock(
     locations: Sequence[Location],
     rng: random.Random,
     say: Any,
+    jobs: int = 0,
 ) -> tuple[int, int]:
     """Load opening balances for levels that do not exist, then safety stock on a few.
 
+    `jobs` > 1 loads the locations in that many forked processes on PostgreSQL (0: one per CPU, up
+    to 4, from PARALLEL_MIN_PAIRS pairs on): the loader's time goes into building ORM rows, so on a
+    big load the processes keep every core busy. Any location order gives the same data.
     Returns (levels loaded, safety stock operations applied).
     """
     warehouse, *stores = locations
     flagships = {plan.code for plan in plan_locations(stores=len(stores), rng=random.Random(0)) if plan.flagship}
-    total = sum(len(product.variants) for product in catalogue) * len(locations)
+    weights, base = _stock_weights(catalogue=catalogue, variant_ids=variant_ids, rng=rng)
+    targets = [(index, location.pk, location.code in flagships) for index, location in enumerate(locations)]
+    jobs = _stock_jobs(jobs, pairs=len(weights) * len(targets))
     started = time.monotonic()
 
-    def fresh(rows: Iterator[tuple[int, int, int]]) -> Iterator[tuple[int, int, int]]:
-        """Drop pairs whose level exists (one query per location), and report progress.
+    def load(share: Sequence[tuple[int, int, bool]], label: str) -> int:
+        """Opening balances for `share`, minus the pairs whose level exists, with progress lines.
 
-        The loader skips them too, but checking a location's levels at once is far cheaper than
-        its per-batch check, and a second run then hands it nothing at all.
+        The loader skips existing levels too, but reading a location's levels in one query is far
+        cheaper than its per-batch check, and a second run then hands it nothing at all.
         """
-        count = 0
-        for location_id, location_rows in groupby(rows, key=itemgetter(0)):
-            stocked = set(StockLevel.objects.filter(location_id=location_id).values_list("variant_id", flat=True))
-            for row in location_rows:
-                count += 1
-                if count % 100_000 == 0:
-                    say(f"stock: {count:,} of {total:,} (location, variant) pairs ({time.monotonic() - started:.0f}s)")
-                if row[1] not in stocked:
-                    yield row
+        total = len(weights) * len(share)
 
-    rows = plan_stock(
-        catalogue=catalogue,
-        variant_ids=variant_ids,
-        warehouse_id=warehouse.pk,
-        stores=[(store.pk, store.code in flagships) for store in stores],
-        rng=rng,
-    )
-    loaded = stock_opening_balance_bulk(
-        actor=DEMO_ACTOR, rows=fresh(rows), key_prefix=OPENING_KEY_PREFIX, batch_size=5000
-    )
+        def rows() -> Iterator[tuple[int, int, int]]:
+            count = 0
+            for index, location_id, flagship in share:
+                stocked = set(StockLevel.objects.filter(location_id=location_id).values_list("variant_id", flat=True))
+                for row in _location_stock(
+                    weights=weights, base=base, index=index, location_id=location_id, flagship=flagship
+                ):
+                    count += 1
+                    if count % 100_000 == 0:
+                        say(f"stock{label}: {count:,} of {total:,} pairs ({time.monotonic() - started:.0f}s)")
+                    if row[1] not in stocked:
+                        yield row
+
+        return stock_opening_balance_bulk(actor=DEMO_ACTOR, rows=rows(), key_prefix=OPENING_KEY_PREFIX, batch_size=5000)
+
+    shares = [targets[job::jobs] for job in range(jobs)]
+    loaded = _in_processes(load, shares) if jobs > 1 else load(targets, "")
     if loaded and connection.vendor == "postgresql":
         # Fresh statistics after a bulk load, as after any restore: without them (autovacuum off or
         # not yet round) the planner guesses and later queries on these tables scan them whole.
@@ -695,6 +718,53 @@ def seed_stock(
             cursor.execute(f"ANALYZE {tables}")
     safety = _seed_safety_stock(catalogue=catalogue, variant_ids=variant_ids, warehouse=warehouse, stores=stores)
     return loaded, safety
+
+
+def _stock_jobs(jobs: int, *, pairs: int) -> int:
+    """How many processes load stock: 1 unless PostgreSQL, outside a transaction, without a pool."""
+    parallel_ok = (
+        connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+        and "pool" not in connection.settings_dict.get("OPTIONS", {})
+    )
+    if not parallel_ok:
+        return 1
+    if jobs <= 0:
+        return min(4, os.cpu_count() or 1) if pairs >= PARALLEL_MIN_PAIRS else 1
+    return jobs
+
+
+def _in_processes(load: Any, shares: Sequence[Sequence[tuple[int, int, bool]]]) -> int:
+    """Run `load(share, label)` for each share in a forked process; the sum of what they loaded.
+
+    Connections are closed before forking so each process opens its own. A failed process fails
+    the seed; what the others committed stays, and a re-run loads only what is missing.
+    """
+    context = multiprocessing.get_context("fork")
+    results = context.SimpleQueue()
+    connections.close_all()
+
+    def work(job: int, share: Sequence[tuple[int, int, bool]]) -> None:
+        try:
+            results.put((job, load(share, f" (job {job + 1}/{len(shares)})"), ""))
+        except BaseException as error:
+            results.put((job, 0, f"{type(error).__name__}: {error}"))
+            raise
+        finally:
+            connections.close_all()
+            sys.stdout.flush()
+            sys.stderr.flush()
+
+    processes = [context.Process(target=work, args=(job, share)) for job, share in enumerate(shares)]
+    for process in processes:
+        process.start()
+    outcomes = [results.get() for _ in processes]
+    for process in processes:
+        process.join()
+    errors = [message for _, _, message in outcomes if message]
+    if errors or any(process.exitcode for process in processes):
+        raise RuntimeError(f"Loading stock failed: {'; '.join(errors) or 'a loader process died'}")
+    return sum(loaded for _, loaded, _ in outcomes)
 
 
 def _seed_safety_stock(
@@ -762,7 +832,12 @@ def seed(options: Mapping[str, Any], rng: random.Random, stdout: Writer) -> None
 
     started = time.monotonic()
     loaded, safety = seed_stock(
-        catalogue=catalogue, variant_ids=variant_ids, locations=locations, rng=stock_rng, say=say
+        catalogue=catalogue,
+        variant_ids=variant_ids,
+        locations=locations,
+        rng=stock_rng,
+        say=say,
+        jobs=int(options.get("jobs") or 0),
     )
     if loaded or safety:
         say(

@@ -207,12 +207,12 @@ def test_every_store_has_a_manager_and_associates(db):
 
 
 def test_a_second_run_changes_nothing(db):
-    seed_demo(*SMALL, "--days", "2")
+    seed_demo(*SMALL, *CORE)
     before = row_counts()
     levels = list(StockLevel.objects.order_by("pk").values_list("on_hand", "safety_stock", "available"))
     passwords = dict(User.objects.values_list("username", "password"))
 
-    output = seed_demo(*SMALL, "--days", "2")
+    output = seed_demo(*SMALL, *CORE)
 
     assert row_counts() == before
     assert list(StockLevel.objects.order_by("pk").values_list("on_hand", "safety_stock", "available")) == levels
@@ -221,6 +221,25 @@ def test_a_second_run_changes_nothing(db):
     assert "catalogue: already seeded" in output
     assert "stock: already seeded" in output
     assert "staff: already seeded" in output
+
+
+def test_every_apps_demo_data_is_idempotent_and_keeps_the_ledger_whole(db):
+    """The contract in docs/DEMO_DATA.md, for every app's demo module: a second run writes nothing."""
+    seed_demo(*SMALL, "--days", "2")
+    before = row_counts()
+
+    seed_demo(*SMALL, "--days", "2")
+
+    assert row_counts() == before
+    on_hand_ledger = (
+        StockMovement.objects.filter(state="on_hand")
+        .values("location_id", "variant_id")
+        .annotate(total=Sum("quantity"))
+    )
+    ledger = {(row["location_id"], row["variant_id"]): row["total"] for row in on_hand_ledger}
+    assert {key: total for key, total in ledger.items() if total} == {
+        key: on_hand for key, on_hand in seeded_levels().items() if on_hand
+    }
 
 
 def test_scaling_up_extends_the_demo_retailer(db):
@@ -251,6 +270,52 @@ def test_bad_flags_are_refused_before_anything_is_written(db, args, message):
         seed_demo(*args)
 
     assert not Location.objects.exists()
+
+
+def planned_levels(*, stores: int, variants: int, seed: int = 42) -> dict[tuple[int, int], int]:
+    """What the stock plan says, for the seeded ids: {(location_id, variant_id): on_hand} without zeros."""
+    rng = random.Random(f"{seed}:inventory")
+    _, catalogue_rng, stock_rng = (random.Random(rng.getrandbits(64)) for _ in range(3))
+    catalogue = demo.plan_catalogue(variants=variants, rng=catalogue_rng)
+    locations = Location.objects.in_bulk([demo.WAREHOUSE_CODE, *demo.store_codes(stores)], field_name="code")
+    flagships = {p.code for p in demo.plan_locations(stores=stores, rng=random.Random(0)) if p.flagship}
+    rows = demo.plan_stock(
+        catalogue=catalogue,
+        variant_ids=dict(Variant.objects.values_list("sku", "id")),
+        warehouse_id=locations[demo.WAREHOUSE_CODE].pk,
+        stores=[(locations[code].pk, code in flagships) for code in demo.store_codes(stores)],
+        rng=stock_rng,
+    )
+    return {(location_id, variant_id): quantity for location_id, variant_id, quantity in rows if quantity}
+
+
+def seeded_levels() -> dict[tuple[int, int], int]:
+    return {
+        (level[0], level[1]): level[2]
+        for level in StockLevel.objects.values_list("location_id", "variant_id", "on_hand")
+    }
+
+
+def test_seeded_stock_is_exactly_the_plan(db):
+    seed_demo(*SMALL, "--only", "inventory")
+
+    assert seeded_levels() == planned_levels(stores=3, variants=200)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stock_loaded_by_parallel_processes_is_the_same_plan_and_ledger_consistent():
+    output = seed_demo(*SMALL, "--only", "inventory", "--jobs", "2")
+
+    assert seeded_levels() == planned_levels(stores=3, variants=200)
+    on_hand_ledger = (
+        StockMovement.objects.filter(state="on_hand")
+        .values("location_id", "variant_id")
+        .annotate(total=Sum("quantity"))
+    )
+    ledger = {(row["location_id"], row["variant_id"]): row["total"] for row in on_hand_ledger}
+    assert ledger == seeded_levels()
+    assert "opening balances loaded" in output
+    assert seed_demo(*SMALL, "--only", "inventory", "--jobs", "2").count("already seeded") == 3
 
 
 def test_adding_stores_leaves_the_existing_locations_stock_plan_as_it_was():

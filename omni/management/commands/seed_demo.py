@@ -181,6 +181,12 @@ class Command(BaseCommand):
         parser.add_argument("--days", type=int, default=90, help="days of sales history (default 90)")
         parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
         parser.add_argument(
+            "--jobs",
+            type=int,
+            default=0,
+            help="processes loading stock on PostgreSQL (default 0: one per CPU, up to 4, for big loads)",
+        )
+        parser.add_argument(
             "--only",
             default="",
             help=f"comma-separated steps to run, of: {', '.join(STEPS)} (default: all)",
@@ -193,6 +199,8 @@ class Command(BaseCommand):
             raise CommandError(f"--variants must be between 1 and {inventory_demo.MAX_VARIANTS:,}.")
         if options["days"] < 0:
             raise CommandError("--days must be zero or more.")
+        if not 0 <= options["jobs"] <= 16:
+            raise CommandError("--jobs must be between 0 (automatic) and 16.")
         only = [step.strip() for step in options["only"].split(",") if step.strip()]
         unknown = sorted(set(only) - set(STEPS))
         if unknown:
