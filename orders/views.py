@@ -766,11 +766,14 @@ def _returnable(order: Order | None) -> list[Any]:
     if order is None:
         return []
     statuses = {f.pk: f.status for f in order.fulfilments.all()}
-    return [
+    lines = [
         line
         for line in order.lines.all()
         if line.open_quantity and statuses.get(line.fulfilment_id) in ("shipped", "delivered", "collected")
     ]
+    for line in lines:
+        line.return_choices = range(1, line.open_quantity + 1)  # type: ignore[attr-defined]
+    return lines
 
 
 @require_POST

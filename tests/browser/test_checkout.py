@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import pytest
 from django.core import mail
+from playwright.sync_api import expect
 
 from inventory.models import StockLevel
 from orders.models import Fulfilment, FulfilmentKind, Order, Status
@@ -137,7 +138,7 @@ def test_sell_ship_collect_fulfil_and_return(
     page.get_by_test_id("carrier").fill("UPS")
     page.get_by_test_id("tracking").fill("1Z999AA10123456784")
     page.get_by_test_id("ship").click()
-    page.wait_for_function("document.querySelector('[data-testid=fulfil-status]').textContent === 'Shipped'")
+    expect(page.get_by_test_id("fulfil-status")).to_have_text("Shipped")
     shipped = [m for m in mail.outbox if "on its way" in m.subject]
     assert shipped and "1Z999AA10123456784" in shipped[0].body
 
@@ -151,7 +152,7 @@ def test_sell_ship_collect_fulfil_and_return(
     code = re.search(r"collection code: (\d{6})", ready_mail.body).group(1)
     page.get_by_test_id("collect-code").fill(code)
     page.get_by_test_id("collect").click()
-    page.wait_for_function("document.querySelector('[data-testid=fulfil-status]').textContent === 'Collected'")
+    expect(page.get_by_test_id("fulfil-status")).to_have_text("Collected")
     collect_fulfilment = Fulfilment.objects.get(order=order, kind=FulfilmentKind.COLLECT)
     assert collect_fulfilment.status == Status.COLLECTED
 
