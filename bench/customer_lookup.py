@@ -167,6 +167,7 @@ def time_api(queries: list[str], token: str) -> list[float]:
 
 
 def show_plans(samples: dict[str, list[str]]) -> None:
+    from django.core.exceptions import EmptyResultSet
     from django.db import connection
 
     from customers.selectors import _search_plan
@@ -175,7 +176,11 @@ def show_plans(samples: dict[str, list[str]]) -> None:
     for kind, queries in samples.items():
         print(f"  {kind} ({queries[0]!r}):")
         for step in _search_plan(queries[0]):
-            sql, params = step.queryset[:10].query.sql_with_params()
+            try:
+                sql, params = step.queryset[:10].query.sql_with_params()
+            except EmptyResultSet:
+                print(f"    {step.label}: no query (nothing to look up)")
+                continue
             with connection.cursor() as cursor:
                 cursor.execute(f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) {sql}", params)
                 lines = [row[0] for row in cursor.fetchall()]
@@ -220,6 +225,7 @@ def main() -> None:
             f"{percentile(api, 50):>9.2f}{percentile(api, 99):>9.2f}{hits:>7.1f}"
         )
     print(f"\nWorst API p99: {worst:.1f} ms (target: results within 100 ms)")
+    print(f"Load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     if not args.no_plans:
         show_plans(samples)
 
