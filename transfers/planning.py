@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import io
 import math
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -113,8 +114,14 @@ def _velocity_cte(t: dict[str, str]) -> str:
     )"""  # noqa: S608 - table names come from model meta; values are parameters
 
 
-def figures_sql(*, with_overrides: bool, rebalancing: bool) -> str:
-    """The planners' single pass over levels, ledger and open transfers (portable SQL)."""
+def figures_sql(*, with_overrides: bool, rebalancing: bool, source_ids: Sequence[int] = ()) -> str:
+    """The planners' single pass over levels, ledger and open transfers (portable SQL).
+
+    Rows that need stock always come back. With `rebalancing`, rows with excess come back too, but
+    only for variants whose total need (an upper bound) is more than what `source_ids` (the
+    warehouses replenishment draws on in the same run; none for a rebalancing-only run) hold: a
+    variant the warehouse covers leaves nothing to rebalance, and its excess stays in the database.
+    """
     t = _tables()
     override_joins = (
         f"""
@@ -137,13 +144,39 @@ def figures_sql(*, with_overrides: bool, rebalancing: bool) -> str:
         else "p.min_display_quantity"
     )
     need = "(f.position * %(window)s < f.sold * f.target_days OR f.position < f.min_display)"
-    receiver = "(f.rebalance AND f.sold > 0 AND f.position * %(window)s < f.sold * f.target_days)"
+    sources = ", ".join(str(int(source)) for source in source_ids)
+    supply = (
+        f""",
+    supply AS (
+        SELECT variant_id, SUM(available) AS units FROM {t["level"]}
+        WHERE location_id IN ({sources}) AND available > 0
+        GROUP BY variant_id
+    )"""  # noqa: S608 - table names come from model meta; ids are integers
+        if rebalancing and sources
+        else ""
+    )
+    # Upper bound of each row's need: its target (no rounding down) plus one, less its position.
+    row_need = (
+        "(CASE WHEN r.sold * r.target_days / %(window)s > r.min_display "
+        "THEN r.sold * r.target_days / %(window)s ELSE r.min_display END) - r.position + 1"
+    )
+    unmet = (
+        f""",
+    unmet AS (
+        SELECT r.variant_id FROM fig r {"LEFT JOIN supply sup ON sup.variant_id = r.variant_id" if supply else ""}
+        WHERE {need.replace("f.", "r.")}
+        GROUP BY r.variant_id
+        HAVING SUM({row_need}) > {"COALESCE(MAX(sup.units), 0)" if supply else "0"}
+    )"""  # noqa: S608 - no values: parameters and integers only
+        if rebalancing
+        else ""
+    )
     donors = (
-        f"""
+        """
         OR (f.rebalance AND f.available - f.pending_out > f.min_display
             AND (f.available - f.pending_out) * %(window)s > f.sold * %(excess_days)s
             AND (f.available - f.pending_out) * %(window)s > f.sold * f.target_days
-            AND f.variant_id IN (SELECT r.variant_id FROM fig r WHERE {receiver.replace("f.", "r.")}))"""  # noqa: S608 - table names come from model meta; values are parameters
+            AND f.variant_id IN (SELECT variant_id FROM unmet))"""
         if rebalancing
         else ""
     )
@@ -181,7 +214,7 @@ def figures_sql(*, with_overrides: bool, rebalancing: bool) -> str:
         LEFT JOIN pipe ON pipe.location_id = s.location_id AND pipe.variant_id = s.variant_id
         LEFT JOIN outp ON outp.location_id = s.location_id AND outp.variant_id = s.variant_id
         WHERE p.is_active AND loc.is_active AND loc.receives_transfers AND loc.kind = 'store' AND v.is_active
-    )
+    ){supply}{unmet}
     SELECT f.location_id, f.variant_id, f.available, f.incoming, f.pending_in, f.pending_out, f.sold,
         f.target_days, f.min_display, f.replenish, f.rebalance, CAST(f.price AS DOUBLE PRECISION)
     FROM fig f
@@ -290,14 +323,25 @@ def compute_plan(*, planners: Sequence[str], now: datetime) -> Plan:
         "window": window,
         "excess_days": excess_days,
     }
-    data = _fetch(figures_sql(with_overrides=with_overrides, rebalancing=rebalancing), params)
+    sources: list[int] = []
+    if "replenishment" in planners:
+        sources = sorted(
+            {source for p in policies.values() if p.replenish and (source := p.source_id or default_source)}
+        )
+    started = time.perf_counter()
+    data = _fetch(
+        figures_sql(with_overrides=with_overrides, rebalancing=rebalancing, source_ids=sources),
+        params,
+    )
+    timings = {"figures_ms": round((time.perf_counter() - started) * 1000)}
     plan.counts = {
         "candidate_rows": len(data),
         "levels": StockLevel.objects.filter(location_id__in=list(policies)).count(),
     }
     if not len(data):
-        plan.counts.update({"lines": 0, "units": 0})
+        plan.counts.update({"lines": 0, "units": 0, "timings": timings})
         return plan
+    started = time.perf_counter()
     col = {name: data[:, i] for i, name in enumerate(COLUMNS)}
     location = col["location_id"].astype(np.int64)
     variant = col["variant_id"].astype(np.int64)
@@ -356,6 +400,7 @@ def compute_plan(*, planners: Sequence[str], now: datetime) -> Plan:
             "needing_rows": int((need > 0).sum()),
             "lines": len(plan.lines),
             "units": int(sum(line.quantity for line in plan.lines)),
+            "timings": {**timings, "allocate_ms": round((time.perf_counter() - started) * 1000)},
         }
     )
     return plan

@@ -896,9 +896,11 @@ def plan_run(
             delay = _test_delay()
             if delay:
                 time.sleep(delay)
+            persisting = time.monotonic()
             transfers = planning.persist_plan(plan=plan, run=run, actor=actor)
+            timings = {**plan.counts.get("timings", {}), "persist_ms": round((time.monotonic() - persisting) * 1000)}
             run.parameters = plan.parameters
-            run.counts = {**plan.counts, "transfers": len(transfers)}
+            run.counts = {**plan.counts, "transfers": len(transfers), "timings": timings}
             run.finished_at = timezone.now()
             run.duration_ms = int((time.monotonic() - started) * 1000)
             run.save(update_fields=["parameters", "counts", "finished_at", "duration_ms"])
