@@ -39,7 +39,7 @@ def _errors(*statuses: int) -> dict[int, OpenApiResponse]:
     return {code: OpenApiResponse(ErrorOutput, description="Error") for code in statuses}
 
 
-class LocationOutput(serializers.Serializer):
+class TransferLocationOutput(serializers.Serializer):
     id = serializers.IntegerField()
     code = serializers.CharField()
     name = serializers.CharField()
@@ -50,8 +50,8 @@ class TransferOutput(serializers.Serializer):
     code = serializers.CharField()
     status = serializers.ChoiceField(choices=TransferStatus.choices)
     source = serializers.ChoiceField(choices=TransferSource.choices, help_text="Who or what created it.")  # type: ignore[assignment]
-    origin = LocationOutput()
-    destination = LocationOutput()
+    origin = TransferLocationOutput()
+    destination = TransferLocationOutput()
     reason = serializers.CharField()
     created_by = serializers.CharField(source="created_by_label")
     created_at = serializers.DateTimeField()
@@ -67,7 +67,7 @@ class TransferOutput(serializers.Serializer):
     units = serializers.IntegerField()
 
 
-class LineOutput(serializers.Serializer):
+class TransferLineOutput(serializers.Serializer):
     id = serializers.IntegerField()
     variant_id = serializers.IntegerField()
     sku = serializers.CharField(source="variant.sku")
@@ -86,14 +86,14 @@ class LineOutput(serializers.Serializer):
     inputs = serializers.DictField(help_text="The planner's figures: velocity, cover, target...")
 
 
-class EventOutput(serializers.Serializer):
+class TransferEventOutput(serializers.Serializer):
     kind = serializers.CharField()
     actor = serializers.CharField(source="actor_label")
     message = serializers.CharField()
     created_at = serializers.DateTimeField()
 
 
-class PlanRunOutput(serializers.Serializer):
+class TransferPlanRunOutput(serializers.Serializer):
     id = serializers.IntegerField()
     key = serializers.CharField()
     planners = serializers.CharField()
@@ -103,18 +103,18 @@ class PlanRunOutput(serializers.Serializer):
 
 
 class TransferDetailOutput(TransferOutput):
-    lines = LineOutput(many=True)
-    events = EventOutput(many=True)
-    plan_run = PlanRunOutput(allow_null=True)
+    lines = TransferLineOutput(many=True)
+    events = TransferEventOutput(many=True)
+    plan_run = TransferPlanRunOutput(allow_null=True)
 
 
-class LineQuantityInput(serializers.Serializer):
+class TransferLineQuantityInput(serializers.Serializer):
     line_id = serializers.IntegerField(min_value=1)
     quantity = serializers.IntegerField(min_value=0, max_value=100_000)
 
 
-class LinesInput(serializers.Serializer):
-    lines = serializers.ListField(child=LineQuantityInput(), required=False, max_length=MAX_LINES)
+class TransferLinesInput(serializers.Serializer):
+    lines = serializers.ListField(child=TransferLineQuantityInput(), required=False, max_length=MAX_LINES)
 
     def validate_lines(self, lines: list[dict[str, int]]) -> list[dict[str, int]]:
         ids = [line["line_id"] for line in lines]
@@ -123,7 +123,7 @@ class LinesInput(serializers.Serializer):
         return lines
 
 
-class NoteInput(serializers.Serializer):
+class TransferNoteInput(serializers.Serializer):
     note = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
@@ -242,13 +242,13 @@ class TransferApproveApi(TransfersApi):
 class TransferRejectApi(TransfersApi):
     @extend_schema(
         operation_id="transfers_reject",
-        request=NoteInput,
+        request=TransferNoteInput,
         responses={200: TransferDetailOutput, **_errors(403, 404, 409)},
     )
     def post(self, request: Request, transfer_id: int) -> Response:
         """Turn a proposal down (a manager of the origin or the destination)."""
         _transfer(request, transfer_id, where="either", roles=MANAGERS)
-        data = NoteInput(data=request.data)
+        data = TransferNoteInput(data=request.data)
         data.is_valid(raise_exception=True)
         services.transfer_reject(actor=request.user, transfer_id=transfer_id, note=data.validated_data["note"])
         return Response(_detail(transfer_id))
@@ -257,13 +257,13 @@ class TransferRejectApi(TransfersApi):
 class TransferCancelApi(TransfersApi):
     @extend_schema(
         operation_id="transfers_cancel",
-        request=NoteInput,
+        request=TransferNoteInput,
         responses={200: TransferDetailOutput, **_errors(403, 404, 409)},
     )
     def post(self, request: Request, transfer_id: int) -> Response:
         """Cancel before dispatch (a manager of the origin or the destination): held units are released."""
         _transfer(request, transfer_id, where="either", roles=MANAGERS)
-        data = NoteInput(data=request.data)
+        data = TransferNoteInput(data=request.data)
         data.is_valid(raise_exception=True)
         services.transfer_cancel(actor=request.user, transfer_id=transfer_id, note=data.validated_data["note"])
         return Response(_detail(transfer_id))
@@ -272,14 +272,14 @@ class TransferCancelApi(TransfersApi):
 class TransferDispatchApi(TransfersApi):
     @extend_schema(
         operation_id="transfers_dispatch",
-        request=LinesInput,
+        request=TransferLinesInput,
         responses={200: TransferDetailOutput, **_errors(400, 403, 404, 409)},
     )
     def post(self, request: Request, transfer_id: int) -> Response:
         """The goods leave the origin (stock staff there). `lines` sets what ships per line; without it,
         what was picked ships, or every planned unit when nothing was scanned."""
         _transfer(request, transfer_id, where="origin", roles=STOCK_STAFF)
-        data = LinesInput(data=request.data)
+        data = TransferLinesInput(data=request.data)
         data.is_valid(raise_exception=True)
         services.transfer_dispatch(
             actor=request.user, transfer_id=transfer_id, quantities=_quantities(data.validated_data)
@@ -290,14 +290,14 @@ class TransferDispatchApi(TransfersApi):
 class TransferReceiveApi(TransfersApi):
     @extend_schema(
         operation_id="transfers_receive",
-        request=LinesInput,
+        request=TransferLinesInput,
         responses={200: TransferDetailOutput, **_errors(400, 403, 404, 409)},
     )
     def post(self, request: Request, transfer_id: int) -> Response:
         """Book the arrival (stock staff at the destination). `lines` gives the count of EVERY line;
         without it every line is booked as dispatched. Differences are recorded and flagged."""
         _transfer(request, transfer_id, where="destination", roles=STOCK_STAFF)
-        data = LinesInput(data=request.data)
+        data = TransferLinesInput(data=request.data)
         data.is_valid(raise_exception=True)
         counts = _quantities(data.validated_data)
         services.transfer_receive(
