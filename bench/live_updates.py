@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/omni_bench_live")
 
-from bench.common import bench_setup, django_child_setup, percentile, uvicorn_server  # noqa: E402
+from bench.common import bench_setup, percentile, server_environment, uvicorn_server  # noqa: E402
 
 LOCATION_CODE = "bench-live"
 SKU = "BENCH-LIVE-1"
@@ -80,8 +80,16 @@ def prepare() -> tuple[int, int, str]:
 
 
 def writer(location_id: int, variant_id: int, rate: float, seconds: float) -> None:
-    """Commit one receipt every 1/rate s; print {"event", "committed"} per commit as JSON lines."""
-    django_child_setup()
+    """Commit one receipt every 1/rate s; print {"event", "committed"} per commit as JSON lines.
+
+    Uses Redis like the server does (BENCH_LIVE_REDIS_URL): its commits publish the wake-ups.
+    """
+    for name, value in server_environment(REDIS_URL=os.environ.get("BENCH_LIVE_REDIS_URL", "")).items():
+        if name != "PYTHONPATH":
+            os.environ[name] = value
+    import django
+
+    django.setup()
     from django.db import transaction
 
     from inventory import services
@@ -188,7 +196,12 @@ async def run_screens(base_url: str, session: str, variant_id: int, args: argpar
         "--writer",
         f"{args.location_id},{variant_id},{args.rate},{args.seconds}",
     ]
-    process = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE, cwd=ROOT)
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        stdout=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+        env={**os.environ, "BENCH_LIVE_REDIS_URL": args.redis_url},
+    )
     output, _ = await process.communicate()
     await asyncio.sleep(args.drain)
     stop.set()
@@ -229,6 +242,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--batch", type=int, default=50, help="streams opened at a time")
     parser.add_argument("--drain", type=float, default=2.0, help="seconds to wait for late events")
+    parser.add_argument("--loop", default="auto", help="uvicorn --loop: auto (uvloop if installed) or asyncio")
+    parser.add_argument("--http", default="auto", help="uvicorn --http: auto (httptools if installed) or h11")
     parser.add_argument("--writer", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.writer:
@@ -236,13 +251,14 @@ def main() -> None:
         writer(int(location_id), int(variant_id), float(rate), float(seconds))
         return
 
-    redis_url = os.environ.get("REDIS_URL", "")
+    redis_url = args.redis_url = os.environ.get("REDIS_URL", "")
     bench_setup()
     args.location_id, variant_id, session = prepare()
     mode = f"Redis wake-ups ({redis_url})" if redis_url else "polling (no REDIS_URL)"
-    print(f"Live updates: uvicorn, 1 worker, {mode}; database pool on")
+    print(f"Live updates: uvicorn (1 worker, --loop {args.loop}, --http {args.http}), {mode}; database pool on")
     # The pool keeps 500 stream openings from needing 500 database connections at once.
-    with uvicorn_server(workers=1, extra_env={"REDIS_URL": redis_url, "DATABASE_POOL": "1"}) as base_url:
+    server_env = {"REDIS_URL": redis_url, "DATABASE_POOL": "1", "UVICORN_LOOP": args.loop, "UVICORN_HTTP": args.http}
+    with uvicorn_server(workers=1, extra_env=server_env) as base_url:
         result = asyncio.run(run_screens(base_url, session, variant_id, args))
     latencies = sorted(result["latencies"])  # type: ignore[arg-type]
     expected = result["commits"] * args.clients  # type: ignore[operator]

@@ -71,6 +71,7 @@ BACKLOG_LIMIT = 1000
 QUEUE_SIZE = 2000
 MAX_KEYS = 200
 RETENTION = timedelta(hours=1)
+HEARTBEAT = b": keep-alive\n\n"
 REDIS_RETRY_SECONDS = 2.0
 
 
@@ -180,7 +181,9 @@ class LiveHub:
         self.reads = 0
         self.running = False
         self._subscribers: dict[str, set[Subscriber]] = defaultdict(set)
+        self._everyone: set[Subscriber] = set()
         self._count = 0
+        self._last_heartbeat = time.monotonic()
         self._gaps: dict[int, float] = {}
         self._wake = asyncio.Event()
         self._ready = asyncio.Event()
@@ -199,6 +202,7 @@ class LiveHub:
         subscriber = Subscriber(frozenset(keys))
         for key in subscriber.keys:
             self._subscribers[key].add(subscriber)
+        self._everyone.add(subscriber)
         self._count += 1
         if not self.running:
             self.running = True
@@ -209,6 +213,7 @@ class LiveHub:
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
+        self._everyone.discard(subscriber)
         removed = False
         for key in subscriber.keys:
             group = self._subscribers.get(key)
@@ -258,6 +263,7 @@ class LiveHub:
                     await asyncio.sleep(POLL_SECONDS)
                 if self._count:
                     idle_since = None
+                    self._heartbeat()
                     continue
                 idle_since = idle_since or time.monotonic()
                 if time.monotonic() - idle_since >= IDLE_STOP_SECONDS:
@@ -288,6 +294,17 @@ class LiveHub:
         for key, message in event_messages(event_id, topic, payload).items():
             for subscriber in self._subscribers.get(key, ()):
                 subscriber.deliver(message)
+
+    def _heartbeat(self) -> None:
+        """Every HEARTBEAT_SECONDS, a comment line to every stream (one timer for all, not one each):
+        proxies keep the connection open and a vanished client is noticed when the write fails."""
+        now = time.monotonic()
+        if now - self._last_heartbeat < HEARTBEAT_SECONDS:
+            return
+        self._last_heartbeat = now
+        for subscriber in self._everyone:
+            if subscriber.queue.empty():
+                subscriber.deliver(HEARTBEAT)
 
     def _advance(self, ids: list[int]) -> None:
         if not ids:
@@ -372,9 +389,7 @@ async def stop_hub() -> None:
 # --- The endpoint ----------------------------------------------------------------------------
 
 
-async def _stream(
-    keys: frozenset[str], since: int | None, *, heartbeat: float = HEARTBEAT_SECONDS
-) -> AsyncIterator[bytes]:
+async def _stream(keys: frozenset[str], since: int | None) -> AsyncIterator[bytes]:
     hub = get_hub()
     subscriber = await hub.subscribe(keys)
     try:
@@ -387,12 +402,8 @@ async def _stream(
                 if missed:
                     yield missed
         while True:
-            try:
-                message = await asyncio.wait_for(subscriber.queue.get(), heartbeat)
-            except TimeoutError:
-                yield b": keep-alive\n\n"
-                continue
-            batch = [message]
+            # No timeout of its own: the hub sends the heartbeats (one timer for every stream).
+            batch = [await subscriber.queue.get()]
             while not subscriber.queue.empty():
                 batch.append(subscriber.queue.get_nowait())
             if None in batch:

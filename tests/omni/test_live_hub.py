@@ -109,13 +109,14 @@ def test_a_client_that_stops_reading_is_dropped_not_buffered_forever(monkeypatch
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_stream_sends_heartbeats_while_nothing_happens(settings):
+def test_the_stream_sends_heartbeats_while_nothing_happens(settings, monkeypatch):
     settings.REDIS_URL = ""
+    monkeypatch.setattr(live_stream, "HEARTBEAT_SECONDS", 0.1)
 
     async def scenario():
-        stream = live_stream._stream(frozenset({"variant:1"}), None, heartbeat=0.05)
+        stream = live_stream._stream(frozenset({"variant:1"}), None)
         try:
-            return [await anext(stream) for _ in range(3)]
+            return [await asyncio.wait_for(anext(stream), 2) for _ in range(3)]
         finally:
             await stream.aclose()
             await live_stream.stop_hub()
@@ -123,7 +124,7 @@ def test_the_stream_sends_heartbeats_while_nothing_happens(settings):
     chunks = run(scenario())
 
     assert chunks[0].startswith(b"retry: 1000\n")
-    assert chunks[1:] == [b": keep-alive\n\n", b": keep-alive\n\n"]
+    assert all(chunk.startswith(b": keep-alive\n\n") for chunk in chunks[1:])
 
 
 def test_stock_events_name_each_variant_and_location_once():
