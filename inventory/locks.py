@@ -20,9 +20,7 @@ def stock_levels_lock(*, pairs: list[tuple[int, int]]) -> dict[tuple[int, int], 
     condition = Q()
     for location_id, variant_id in pairs:
         condition |= Q(location_id=location_id, variant_id=variant_id)
-    levels = (
-        StockLevel.objects.select_for_update(of=("self",)).filter(condition).order_by("location_id", "variant_id")
-    )
+    levels = StockLevel.objects.select_for_update(of=("self",)).filter(condition).order_by("location_id", "variant_id")
     return {(level.location_id, level.variant_id): level for level in levels}
 
 

@@ -304,9 +304,7 @@ class ReconciliationRun(models.Model):
 
     started_at = models.DateTimeField(auto_now_add=True, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    status = models.CharField(
-        max_length=10, choices=ReconciliationStatus.choices, default=ReconciliationStatus.RUNNING
-    )
+    status = models.CharField(max_length=10, choices=ReconciliationStatus.choices, default=ReconciliationStatus.RUNNING)
     levels_checked = models.PositiveIntegerField(default=0)
     drift_count = models.PositiveIntegerField(default=0, help_text="Level states that disagree with the ledger.")
     triggered_by = models.CharField(max_length=100, default="system:reconciliation")

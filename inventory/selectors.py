@@ -23,14 +23,18 @@ from .models import STOCK_STATES, Location, Product, StockLevel, StockMovement, 
 # One query: the variant, its product, and its level at every active location (zeros where the
 # level row does not exist yet). Written as SQL because this is the hottest read in the system
 # (till lookups, the online store, "find in another store"): the ORM would need two queries or
-# six correlated subqueries for the same answer. The (variant, location) index serves the join.
+# six correlated subqueries for the same answer, and compiling it costs more CPU than running it.
+# Zeros, the clamp and the totals are computed by the database so Python only zips rows into dicts.
 # Only table names are interpolated; the value is a parameter.
 _AVAILABILITY_SQL = f"""
 SELECT v.id, v.sku, v.barcode, v.size, v.colour, v.price, v.currency, v.is_active,
        p.style, p.name, p.brand, p.category,
        l.id, l.code, l.name, l.kind, l.sells_online,
-       s.on_hand, s.committed, s.reserved, s.safety_stock, s.unavailable, s.incoming, s.available,
-       s.needs_count
+       COALESCE(s.on_hand, 0), COALESCE(s.committed, 0), COALESCE(s.reserved, 0),
+       COALESCE(s.safety_stock, 0), COALESCE(s.unavailable, 0), COALESCE(s.incoming, 0),
+       CASE WHEN s.available > 0 THEN s.available ELSE 0 END,
+       COALESCE(s.available, 0),
+       COALESCE(s.needs_count, FALSE)
 FROM {Variant._meta.db_table} v
 JOIN {Product._meta.db_table} p ON p.id = v.product_id
 LEFT JOIN {Location._meta.db_table} l ON l.is_active
@@ -42,7 +46,20 @@ _AVAILABILITY_BY = {
     "sku": _AVAILABILITY_SQL.format(column="sku"),
     "barcode": _AVAILABILITY_SQL.format(column="barcode"),
 }
-_STATES_AND_AVAILABLE = (*STOCK_STATES, "available")
+_VARIANT_KEYS = ("id", "sku", "barcode", "size", "colour", "price", "currency", "is_active")
+_PRODUCT_KEYS = ("style", "name", "brand", "category")
+_LOCATION_KEYS = (
+    "id",
+    "code",
+    "name",
+    "kind",
+    "sells_online",
+    *STOCK_STATES,
+    "available",
+    "available_raw",
+    "needs_count",
+)
+_TOTAL_KEYS = (*STOCK_STATES, "available")
 
 
 def variant_availability(*, sku: str | None = None, barcode: str | None = None) -> dict[str, Any]:
@@ -63,58 +80,19 @@ def variant_availability(*, sku: str | None = None, barcode: str | None = None) 
     if not rows:
         raise UnknownVariantError(sku=sku, barcode=barcode)
     first = rows[0]
-    totals = dict.fromkeys(_STATES_AND_AVAILABLE, 0)
-    locations = []
-    for row in rows:
-        if row[12] is None:  # no active location at all
-            continue
-        on_hand, committed, reserved, safety, unavailable, incoming, available_raw = (
-            value or 0 for value in row[17:24]
-        )
-        available = available_raw if available_raw > 0 else 0
-        locations.append(
-            {
-                "id": row[12],
-                "code": row[13],
-                "name": row[14],
-                "kind": row[15],
-                "sells_online": row[16],
-                "on_hand": on_hand,
-                "committed": committed,
-                "reserved": reserved,
-                "safety_stock": safety,
-                "unavailable": unavailable,
-                "incoming": incoming,
-                "available": available,
-                "available_raw": available_raw,
-                "needs_count": bool(row[24]),
-            }
-        )
-        totals["on_hand"] += on_hand
-        totals["committed"] += committed
-        totals["reserved"] += reserved
-        totals["safety_stock"] += safety
-        totals["unavailable"] += unavailable
-        totals["incoming"] += incoming
-        totals["available"] += available
-    return {
-        "variant": {
-            "id": first[0],
-            "sku": first[1],
-            "barcode": first[2],
-            "size": first[3],
-            "colour": first[4],
-            "price": str(first[5]),
-            "currency": first[6],
-            "is_active": first[7],
-            "style": first[8],
-            "name": first[9],
-            "brand": first[10],
-            "category": first[11],
-        },
-        "locations": locations,
-        "totals": totals,
-    }
+    variant = dict(zip(_VARIANT_KEYS, first[:8], strict=True))
+    variant["price"] = str(variant["price"])
+    variant["is_active"] = bool(variant["is_active"])
+    variant.update(zip(_PRODUCT_KEYS, first[8:12], strict=True))
+    stocked = [row for row in rows if row[12] is not None]  # no active location at all: no rows
+    locations = [dict(zip(_LOCATION_KEYS, row[12:], strict=True)) for row in stocked]
+    if connection.vendor != "postgresql":  # SQLite answers booleans as 0/1
+        for location in locations:
+            location["sells_online"] = bool(location["sells_online"])
+            location["needs_count"] = bool(location["needs_count"])
+    columns = list(zip(*(row[17:24] for row in stocked), strict=True)) or [()] * len(_TOTAL_KEYS)
+    totals = {key: sum(column) for key, column in zip(_TOTAL_KEYS, columns, strict=True)}
+    return {"variant": variant, "locations": locations, "totals": totals}
 
 
 # --- Catalogue lookups -------------------------------------------------------------------------

@@ -12,7 +12,8 @@ level, plus a guard saying what must still hold afterwards. `_apply` runs it:
    READ COMMITTED re-evaluation), and keeps the lock short: evidence before lock, commit right after.
 3. An UPDATE that matches no row means the guard failed (or the level does not exist): the
    transaction rolls back and the caller gets an error naming what is available.
-4. A live event is written in the same transaction (omni.live) and wakes the screens after commit.
+4. A live event is written in the same transaction (omni.live), with the movements before the
+   level locks are taken, and wakes the screens after commit.
 
 Concurrent duplicates (a double tap) both pass step 1; the second then blocks on the unique
 idempotency key until the first commits, gets IntegrityError, and returns the first's result.
@@ -38,8 +39,8 @@ from enum import Enum
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from omni.live import live_publish
@@ -132,6 +133,9 @@ def _new_key(prefix: str) -> str:
     return f"{prefix}:{uuid.uuid4().hex}"
 
 
+_STATE_NAMES = frozenset(STOCK_STATES)
+
+
 def _check_quantity(quantity: int) -> None:
     if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
         raise InvalidQuantityError()
@@ -142,12 +146,15 @@ def _existing_operation(key: str) -> StockOperation | None:
     return StockOperation(key=key, movements=movements, duplicate=True) if movements else None
 
 
-def _guard_condition(change: LevelChange) -> Q:
+def _guard_sql(change: LevelChange) -> tuple[str, list[int]]:
+    """The guard as SQL conditions (ANDed to the level's WHERE clause) and their parameters."""
     deltas = change.nonzero()
-    condition = Q()
+    conditions: list[str] = []
+    params: list[int] = []
     for state, delta in deltas.items():
         if delta < 0:
-            condition &= Q(**{f"{state}__gte": -delta})
+            conditions.append(f"{state} >= %s")
+            params.append(-delta)
     if change.guard is Guard.AVAILABLE:
         gain = (
             deltas.get("on_hand", 0)
@@ -157,7 +164,8 @@ def _guard_condition(change: LevelChange) -> Q:
             - deltas.get("unavailable", 0)
         )
         if gain < 0:
-            condition &= Q(available__gte=-gain)
+            conditions.append("available >= %s")
+            params.append(-gain)
     elif change.guard is Guard.FREE:
         gain = (
             deltas.get("on_hand", 0)
@@ -166,8 +174,9 @@ def _guard_condition(change: LevelChange) -> Q:
             - deltas.get("unavailable", 0)
         )
         if gain < 0:
-            condition &= Q(on_hand__gte=F("committed") + F("reserved") + F("unavailable") - gain)
-    return condition
+            conditions.append("on_hand >= committed + reserved + unavailable + %s")
+            params.append(-gain)
+    return "".join(f" AND {condition}" for condition in conditions), params
 
 
 def _shortage_error(change: LevelChange) -> InsufficientStockError:
@@ -199,16 +208,29 @@ def _shortage_error(change: LevelChange) -> InsufficientStockError:
     return InsufficientStockError(message, extra)
 
 
+_LEVEL_TABLE = StockLevel._meta.db_table
+
+
 def _update_level(change: LevelChange, now: datetime) -> bool:
+    """One guarded `UPDATE ... SET state = state + delta WHERE <level> AND <guard>`; True if it matched.
+
+    Plain SQL, not QuerySet.update(): this runs for every stock change while the row is locked,
+    and compiling the ORM query cost more CPU than executing it. Only known state names (never
+    input) are interpolated; every figure is a parameter.
+    """
     deltas = change.nonzero()
-    updates: dict[str, Any] = {state: F(state) + delta for state, delta in deltas.items()}
-    updates["updated_at"] = now
-    matched = (
-        StockLevel.objects.filter(location_id=change.location_id, variant_id=change.variant_id)
-        .filter(_guard_condition(change))
-        .update(**updates)
+    unknown = set(deltas) - _STATE_NAMES
+    if unknown:
+        raise ValueError(f"Unknown stock states: {sorted(unknown)}")
+    assignments = ", ".join(f"{state} = {state} + %s" for state in deltas)
+    guard, guard_params = _guard_sql(change)
+    sql = (
+        f"UPDATE {_LEVEL_TABLE} SET {assignments}, updated_at = %s "  # noqa: S608 - names are not input
+        f"WHERE location_id = %s AND variant_id = %s{guard}"
     )
-    return matched == 1
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*deltas.values(), now, change.location_id, change.variant_id, *guard_params])
+        return bool(cursor.rowcount == 1)
 
 
 def _apply(
@@ -248,6 +270,13 @@ def _apply(
         for state, delta in change.nonzero().items()
     ]
     StockMovement.objects.bulk_create(movements)
+    # The live event is evidence too: written before the level locks are taken, so the locks are
+    # held from the first guarded update to the commit and no longer. A guard failure below rolls
+    # it back with everything else.
+    live_publish(
+        topic="stock",
+        payload={"levels": sorted({(c.location_id, c.variant_id) for c in ordered}), "reason": reason},
+    )
     now = timezone.now()
     for change in ordered:
         if _update_level(change, now):
@@ -262,10 +291,6 @@ def _apply(
             if _update_level(change, now):
                 continue
         raise _shortage_error(change)
-    live_publish(
-        topic="stock",
-        payload={"levels": sorted({(c.location_id, c.variant_id) for c in ordered}), "reason": reason},
-    )
     return StockOperation(key=key, movements=movements)
 
 
@@ -278,11 +303,17 @@ def _run(
     reference: Reference = NO_REFERENCE,
     reason_code: str = "",
     note: str = "",
+    check_replay: bool = True,
 ) -> StockOperation:
-    """`_apply` in its own transaction, returning the first result when the key was used before."""
-    existing = _existing_operation(key)
-    if existing is not None:
-        return existing
+    """`_apply` in its own transaction, returning the first result when the key was used before.
+
+    `check_replay=False` when the key was generated for this call: nobody can have used it, so the
+    read that looks for an earlier result is skipped (the unique key still backs it).
+    """
+    if check_replay:
+        existing = _existing_operation(key)
+        if existing is not None:
+            return existing
     try:
         with transaction.atomic():
             return _apply(
@@ -326,6 +357,7 @@ def stock_receive(
     _active_location(location_id)
     return _run(
         key=idempotency_key or _new_key("receive"),
+        check_replay=idempotency_key is not None,
         changes=[LevelChange(location_id, variant_id, {"on_hand": quantity})],
         reason=MovementReason.RECEIPT,
         actor=actor,
@@ -355,6 +387,7 @@ def stock_adjust(
         raise InvalidQuantityError("An adjustment needs a reason code.")
     return _run(
         key=idempotency_key or _new_key("adjust"),
+        check_replay=idempotency_key is not None,
         changes=[LevelChange(location_id, variant_id, {"on_hand": delta}, Guard.FREE)],
         reason=MovementReason.ADJUSTMENT,
         reason_code=reason_code.strip()[:40],
@@ -395,7 +428,7 @@ def stock_count(
         raise InvalidQuantityError("A count needs at least one line.")
     _active_location(location_id)
     key = idempotency_key or _new_key("count")
-    existing = _existing_operation(key)
+    existing = _existing_operation(key) if idempotency_key is not None else None
     if existing is not None:
         return CountResult(existing, {m.variant_id: m.quantity for m in existing.movements})
     now = timezone.now()
@@ -439,6 +472,7 @@ def stock_mark_damaged(
     _check_quantity(quantity)
     return _run(
         key=idempotency_key or _new_key("damage"),
+        check_replay=idempotency_key is not None,
         changes=[LevelChange(location_id, variant_id, {"unavailable": quantity}, Guard.AVAILABLE)],
         reason=MovementReason.DAMAGE,
         actor=actor,
@@ -461,6 +495,7 @@ def stock_release_damaged(
     deltas = {"unavailable": -quantity, "on_hand": -quantity if dispose else 0}
     return _run(
         key=idempotency_key or _new_key("release-damaged"),
+        check_replay=idempotency_key is not None,
         changes=[LevelChange(location_id, variant_id, deltas)],
         reason=MovementReason.DAMAGE_RELEASE,
         reason_code="disposed" if dispose else "restocked",
@@ -476,7 +511,7 @@ def stock_set_safety(
     if isinstance(safety_stock, bool) or not isinstance(safety_stock, int) or safety_stock < 0:
         raise InvalidQuantityError("Safety stock is a whole number, zero or more.")
     key = idempotency_key or _new_key("safety")
-    existing = _existing_operation(key)
+    existing = _existing_operation(key) if idempotency_key is not None else None
     if existing is not None:
         return existing
     with transaction.atomic():
@@ -516,7 +551,7 @@ def stock_reserve(
     elif expires_at is None:
         expires_at = timezone.now() + timedelta(minutes=settings.OMNI_RESERVATION_MINUTES)
     key = idempotency_key or _new_key("reserve")
-    existing = Reservation.objects.filter(idempotency_key=key).first()
+    existing = Reservation.objects.filter(idempotency_key=key).first() if idempotency_key is not None else None
     if existing is not None:
         if (existing.location_id, existing.variant_id, existing.quantity) != (location_id, variant_id, quantity):
             raise IdempotencyConflictError(key)
@@ -546,6 +581,8 @@ def stock_reserve(
         existing = Reservation.objects.filter(idempotency_key=key).first()
         if existing is None:
             raise
+        if (existing.location_id, existing.variant_id, existing.quantity) != (location_id, variant_id, quantity):
+            raise IdempotencyConflictError(key) from None
         return existing
 
 
@@ -642,7 +679,7 @@ def stock_commit(
     """Promise units to an order: from a reservation (converted) or straight from available."""
     _check_quantity(quantity)
     key = idempotency_key or _new_key("commit")
-    existing = _existing_operation(key)
+    existing = _existing_operation(key) if idempotency_key is not None else None
     if existing is not None:
         return existing
     try:
@@ -689,6 +726,7 @@ def stock_uncommit(
     _check_quantity(quantity)
     return _run(
         key=idempotency_key or _new_key("uncommit"),
+        check_replay=idempotency_key is not None,
         changes=[LevelChange(location_id, variant_id, {"committed": -quantity})],
         reason=MovementReason.CANCEL,
         actor=actor,
@@ -709,6 +747,7 @@ def stock_fulfil(
     _check_quantity(quantity)
     return _run(
         key=idempotency_key or _new_key("fulfil"),
+        check_replay=idempotency_key is not None,
         changes=[LevelChange(location_id, variant_id, {"committed": -quantity, "on_hand": -quantity})],
         reason=MovementReason.FULFIL,
         actor=actor,
@@ -733,7 +772,7 @@ def stock_sell_now(
     """
     _check_quantity(quantity)
     key = idempotency_key or _new_key("sale")
-    existing = _existing_operation(key)
+    existing = _existing_operation(key) if idempotency_key is not None else None
     if existing is not None:
         return existing
     try:
@@ -779,6 +818,7 @@ def stock_return(
     deltas = {"on_hand": quantity, "unavailable": quantity if damaged else 0}
     return _run(
         key=idempotency_key or _new_key("return"),
+        check_replay=idempotency_key is not None,
         changes=[LevelChange(location_id, variant_id, deltas)],
         reason=MovementReason.RETURN,
         reason_code="damaged" if damaged else "restock",
@@ -800,6 +840,7 @@ def stock_expect(
     _check_quantity(quantity)
     return _run(
         key=idempotency_key or _new_key("expect"),
+        check_replay=idempotency_key is not None,
         changes=[LevelChange(location_id, variant_id, {"incoming": quantity})],
         reason=MovementReason.INCOMING,
         actor=actor,
@@ -832,6 +873,7 @@ def stock_apply(
         raise ValueError(f"Unknown movement reason: {reason}")
     return _run(
         key=idempotency_key or _new_key(reason),
+        check_replay=idempotency_key is not None,
         changes=changes,
         reason=reason,
         actor=actor,

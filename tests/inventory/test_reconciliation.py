@@ -107,12 +107,24 @@ def test_expiry_task_releases_expired_holds(store, stock):
     assert StockLevel.objects.get(location=store, variant=variant).available == 2
 
 
-def test_default_beat_schedules_exist_and_name_real_tasks():
+def test_default_beat_schedules_are_created_by_the_migration_and_name_real_tasks():
+    from importlib import import_module
+
+    from django.apps import apps
+    from django.db.migrations.recorder import MigrationRecorder
+
     from omni.celery import app
+
+    migration = import_module("inventory.migrations.0004_beat_schedules")
+    assert MigrationRecorder(connection).migration_qs.filter(app="inventory", name="0004_beat_schedules").exists()
+    # A transactional test elsewhere may have flushed the rows the migration made: run it again,
+    # twice, as a re-applied migration would.
+    PeriodicTask.objects.filter(name__in=[migration.EXPIRE_TASK, migration.RECONCILE_TASK]).delete()
+    migration.add_schedules(apps, None)
+    migration.add_schedules(apps, None)
 
     expiry = PeriodicTask.objects.get(task="inventory.tasks.reservations_expire_task")
     reconcile = PeriodicTask.objects.get(task="inventory.tasks.stock_reconcile_task")
-
     assert (expiry.interval.every, expiry.interval.period, expiry.enabled) == (1, "minutes", True)
     assert (reconcile.crontab.minute, reconcile.crontab.hour, str(reconcile.crontab.timezone)) == ("30", "2", "UTC")
     assert reconcile.crontab.day_of_week == "*"
