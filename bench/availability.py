@@ -1,0 +1,118 @@
+"""Availability lookups per second at 50 locations x 20,000 variants (a million stock levels).
+
+    .venv/bin/python bench/availability.py [--seconds 10] [--clients 8] [--rounds 3]
+
+Serves Omni with uvicorn (one worker) on the bench database and measures
+GET /api/v1/availability/?sku=<random> against a trivial Django JSON view served by the same
+process, in alternating rounds. Reports requests/s, p50/p99 latency, the ratio (target >= 0.7)
+and the queries one lookup costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.common import bench_setup, bench_user_token, ensure_stock, http_load, median, uvicorn_server
+
+
+def queries_per_lookup(token: str, sku: str) -> int:
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Token {token}")
+    client.get("/api/v1/availability/", {"sku": sku})  # warm
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/api/v1/availability/", {"sku": sku})
+    assert response.status_code == 200, response.content
+    return len(queries)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--locations", type=int, default=50)
+    parser.add_argument("--variants", type=int, default=20_000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    bench_setup()
+    stock = ensure_stock(locations=args.locations, variants=args.variants)
+    token = bench_user_token(role="store_associate")
+    from django.db import connection
+
+    from inventory.models import StockLevel
+
+    levels = StockLevel.objects.count()
+    sku = stock.skus[len(stock.skus) // 2]
+    queries = queries_per_lookup(token, sku)
+    connection.close()
+
+    print(f"Stock levels in the bench database: {levels:,}")
+    print(f"Queries per availability lookup (token auth + stock): {queries}")
+    print(f"uvicorn, 1 worker; {args.clients} keep-alive client threads; {args.rounds} x {args.seconds:.0f} s each")
+
+    skus = stock.skus
+    headers = {"Authorization": f"Token {token}"}
+    trivial_rates, lookup_rates = [], []
+    trivial_runs, lookup_runs = [], []
+    with uvicorn_server() as base:
+        # Warm both paths (connections, imports, plans).
+        http_load(name="warm", base=base, path_for=lambda rng: "/bench/trivial/", clients=2, seconds=1)
+        http_load(
+            name="warm",
+            base=base,
+            path_for=lambda rng: f"/api/v1/availability/?sku={rng.choice(skus)}",
+            headers=headers,
+            clients=2,
+            seconds=1,
+        )
+        for _ in range(args.rounds):
+            trivial = http_load(
+                name="trivial JSON view",
+                base=base,
+                path_for=lambda rng: "/bench/trivial/",
+                clients=args.clients,
+                seconds=args.seconds,
+            )
+            lookup = http_load(
+                name="availability ?sku=random",
+                base=base,
+                path_for=lambda rng: f"/api/v1/availability/?sku={rng.choice(skus)}",
+                headers=headers,
+                clients=args.clients,
+                seconds=args.seconds,
+            )
+            print("  " + trivial.line())
+            print("  " + lookup.line())
+            trivial_rates.append(trivial.per_second)
+            lookup_rates.append(lookup.per_second)
+            trivial_runs.append(trivial)
+            lookup_runs.append(lookup)
+    ratio = median(lookup_rates) / median(trivial_rates)
+    all_lookup = [latency for run in lookup_runs for latency in run.latencies]
+    all_trivial = [latency for run in trivial_runs for latency in run.latencies]
+    from bench.common import percentile
+
+    print()
+    print(
+        f"trivial view:  median {median(trivial_rates):.0f} req/s, "
+        f"p50 {percentile(all_trivial, 0.5) * 1000:.2f} ms, p99 {percentile(all_trivial, 0.99) * 1000:.2f} ms"
+    )
+    print(
+        f"availability:  median {median(lookup_rates):.0f} req/s, "
+        f"p50 {percentile(all_lookup, 0.5) * 1000:.2f} ms, p99 {percentile(all_lookup, 0.99) * 1000:.2f} ms"
+    )
+    print(f"ratio availability / trivial: {ratio:.2f} (target >= 0.70) -> {'PASS' if ratio >= 0.7 else 'MISS'}")
+    failures = sum(run.failures for run in lookup_runs + trivial_runs)
+    if failures:
+        print(f"WARNING: {failures} requests did not answer 200")
+
+
+if __name__ == "__main__":
+    main()

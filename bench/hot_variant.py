@@ -1,0 +1,269 @@
+"""Reservations per second on one hot variant through inventory.services.stock_reserve.
+
+    .venv/bin/python bench/hot_variant.py [--seconds 8] [--clients 1,8,32]
+
+Every client is a separate process with its own database connection (like web workers), all
+reserving 1 unit at a time of the same level (one row: the worst case for row locks). The
+baseline is the least any correct implementation must do: a raw guarded
+`UPDATE ... SET reserved = reserved + 1 WHERE ... AND available >= 1` in autocommit at 8
+clients, on another level of the same database. Then a sell-out run (32 clients for the last
+2,000 units) checks that nothing is oversold, and the ledger is compared with the levels.
+
+Targets: service at 8 clients >= 0.5x raw at 8; no collapse from 8 to 32 clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import queue
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.common import (
+    BENCH_DATABASE_URL,
+    LOCATION_PREFIX,
+    bench_setup,
+    django_child_setup,
+    median,
+    percentile,
+)
+
+HOT_SKU = "HOT-SERVICE"
+RAW_SKU = "HOT-RAW"
+SELL_OUT_SKU = "HOT-SELL-OUT"
+SELL_OUT_UNITS = 2_000
+
+
+def _prepare_levels() -> dict[str, tuple[int, int, int]]:
+    """The hot levels (location_id, variant_id, level_id), with plenty of stock on the first two."""
+    from django.db import connection
+
+    from inventory import services
+    from inventory.models import Location, Product, StockLevel, Variant
+
+    location, _ = Location.objects.get_or_create(code=f"{LOCATION_PREFIX}hot", defaults={"name": "Bench hot store"})
+    product, _ = Product.objects.get_or_create(
+        style="HOT-STYLE", defaults={"name": "Hot product", "brand": "Bench", "category": "tops"}
+    )
+    actor = services.SystemActor("bench-hot-variant")
+    levels = {}
+    for sku in (HOT_SKU, RAW_SKU, SELL_OUT_SKU):
+        variant, _ = Variant.objects.get_or_create(
+            sku=sku, defaults={"product": product, "size": "M", "colour": "Red", "price": "10.00"}
+        )
+        levels[sku] = (location.pk, variant.pk)
+    # The raw baseline writes no ledger: put its level back to what the ledger says.
+    StockLevel.objects.filter(location=location, variant_id=levels[RAW_SKU][1]).update(reserved=0)
+    for sku in (HOT_SKU, RAW_SKU):
+        level = StockLevel.objects.filter(location=location, variant_id=levels[sku][1]).first()
+        if level is None or level.available < 5_000_000:
+            services.stock_receive(actor=actor, location_id=location.pk, variant_id=levels[sku][1], quantity=10_000_000)
+    # The sell-out level: release what an earlier run held, then top up to exactly SELL_OUT_UNITS.
+    services_release_all(location.pk, levels[SELL_OUT_SKU][1])
+    level = StockLevel.objects.filter(location=location, variant_id=levels[SELL_OUT_SKU][1]).first()
+    have = level.available if level else 0
+    if have < SELL_OUT_UNITS:
+        services.stock_receive(
+            actor=actor, location_id=location.pk, variant_id=levels[SELL_OUT_SKU][1], quantity=SELL_OUT_UNITS - have
+        )
+    elif have > SELL_OUT_UNITS:
+        services.stock_adjust(
+            actor=actor,
+            location_id=location.pk,
+            variant_id=levels[SELL_OUT_SKU][1],
+            delta=SELL_OUT_UNITS - have,
+            reason_code="bench-reset",
+        )
+    result = {}
+    for sku, (location_id, variant_id) in levels.items():
+        level_id = StockLevel.objects.get(location_id=location_id, variant_id=variant_id).pk
+        result[sku] = (location_id, variant_id, level_id)
+    connection.close()
+    return result
+
+
+def services_release_all(location_id: int, variant_id: int) -> None:
+    from inventory import services
+    from inventory.models import Reservation, ReservationStatus
+
+    actor = services.SystemActor("bench-hot-variant")
+    for pk in Reservation.objects.filter(
+        location_id=location_id, variant_id=variant_id, status=ReservationStatus.ACTIVE
+    ).values_list("pk", flat=True):
+        services.stock_release(actor=actor, reservation_id=pk)
+
+
+# --- Workers (each a process) -----------------------------------------------------------------------
+
+
+def _service_worker(args: tuple, ready) -> tuple[int, int, list[float]]:
+    location_id, variant_id, seconds, until_empty = args
+    django_child_setup()
+    from django.db import connection
+
+    from inventory import services
+    from inventory.errors import InsufficientStockError
+
+    actor = services.SystemActor("bench-hot-variant")
+    connection.ensure_connection()
+    ready.wait()
+    stop_at = time.perf_counter() + seconds
+    done = refused = 0
+    latencies = []
+    while time.perf_counter() < stop_at:
+        started = time.perf_counter()
+        try:
+            services.stock_reserve(actor=actor, location_id=location_id, variant_id=variant_id, quantity=1)
+        except InsufficientStockError:
+            refused += 1
+            if until_empty:
+                break
+            continue
+        latencies.append(time.perf_counter() - started)
+        done += 1
+    connection.close()
+    return done, refused, latencies
+
+
+def _raw_worker(args: tuple, ready) -> tuple[int, int, list[float]]:
+    level_id, seconds = args
+    import psycopg
+
+    done = refused = 0
+    latencies = []
+    with psycopg.connect(BENCH_DATABASE_URL, autocommit=True) as conn, conn.cursor() as cursor:
+        ready.wait()
+        stop_at = time.perf_counter() + seconds
+        while time.perf_counter() < stop_at:
+            started = time.perf_counter()
+            cursor.execute(
+                "UPDATE inventory_stocklevel SET reserved = reserved + 1 WHERE id = %s AND available >= 1", [level_id]
+            )
+            if cursor.rowcount == 1:
+                done += 1
+                latencies.append(time.perf_counter() - started)
+            else:
+                refused += 1
+    return done, refused, latencies
+
+
+def _entry(worker, args, ready, results) -> None:
+    results.put(worker(args, ready))
+
+
+def run(clients: int, worker, args: tuple) -> tuple[int, int, list[float]]:
+    """`clients` processes running `worker(args)`; they start together once all are connected."""
+    context = multiprocessing.get_context("spawn")
+    ready = context.Barrier(clients)
+    results = context.Queue()
+    processes = [context.Process(target=_entry, args=(worker, args, ready, results)) for _ in range(clients)]
+    for process in processes:
+        process.start()
+    collected = []
+    while len(collected) < clients:
+        try:
+            collected.append(results.get(timeout=2))
+        except queue.Empty:
+            if any(process.exitcode not in (None, 0) for process in processes):
+                for process in processes:
+                    process.kill()
+                raise RuntimeError("a benchmark client died (see its traceback above)") from None
+    for process in processes:
+        process.join()
+    done = sum(r[0] for r in collected)
+    refused = sum(r[1] for r in collected)
+    latencies = [latency for r in collected for latency in r[2]]
+    return done, refused, latencies
+
+
+def report(name: str, done: int, seconds: float, latencies: list[float]) -> float:
+    rate = done / seconds
+    print(
+        f"  {name:<34} {rate:8.0f} /s   p50 {percentile(latencies, 0.5) * 1000:6.2f} ms   "
+        f"p99 {percentile(latencies, 0.99) * 1000:7.2f} ms   ({done} reservations)"
+    )
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--clients", default="1,8,32")
+    parser.add_argument("--rounds", type=int, default=1)
+    args = parser.parse_args()
+    client_counts = [int(n) for n in args.clients.split(",")]
+
+    bench_setup()
+    levels = _prepare_levels()
+    hot_location, hot_variant, _ = levels[HOT_SKU]
+    _, _, raw_level = levels[RAW_SKU]
+    print(f"Hot level: {HOT_SKU} at {LOCATION_PREFIX}hot; each client is a process with its own connection")
+
+    service_rates: dict[int, list[float]] = {n: [] for n in client_counts}
+    raw_rates: list[float] = []
+    for _ in range(args.rounds):
+        for clients in client_counts:
+            done, _, latencies = run(clients, _service_worker, (hot_location, hot_variant, args.seconds, False))
+            service_rates[clients].append(report(f"services.stock_reserve x{clients}", done, args.seconds, latencies))
+        done, _, latencies = run(8, _raw_worker, (raw_level, args.seconds))
+        raw_rates.append(report("raw guarded UPDATE x8", done, args.seconds, latencies))
+
+    # Sell-out: 32 clients race for the last SELL_OUT_UNITS units.
+    sell_location, sell_variant, _ = levels[SELL_OUT_SKU]
+    done, refused, _ = run(32, _service_worker, (sell_location, sell_variant, 300.0, True))
+    consistent = _check(levels, done)
+
+    raw8 = median(raw_rates)
+    print()
+    for clients in client_counts:
+        print(f"services.stock_reserve x{clients:<3} median {median(service_rates[clients]):7.0f} reservations/s")
+    print(f"raw guarded UPDATE x8    median {raw8:7.0f} updates/s")
+    if 8 in service_rates:
+        ratio = median(service_rates[8]) / raw8
+        print(f"service x8 / raw x8: {ratio:.2f} (target >= 0.50) -> {'PASS' if ratio >= 0.5 else 'MISS'}")
+    if 8 in service_rates and 32 in service_rates:
+        scaling = median(service_rates[32]) / median(service_rates[8])
+        print(f"service x32 / x8: {scaling:.2f} (no collapse: >= 0.80) -> {'PASS' if scaling >= 0.8 else 'MISS'}")
+    print(
+        f"sell-out: {done} of {SELL_OUT_UNITS} units reserved by 32 clients, {refused} refused; "
+        f"{'no oversell, ledger = levels' if consistent else 'OVERSOLD OR DRIFT'}"
+    )
+
+
+def _check(levels: dict[str, tuple[int, int, int]], sold: int) -> bool:
+    """Exactly SELL_OUT_UNITS sold; every bench level equals its ledger; nothing negative."""
+    from django.db.models import Sum
+
+    from inventory.models import Reservation, ReservationStatus, StockLevel, StockMovement
+
+    ok = sold == SELL_OUT_UNITS
+    for sku in (HOT_SKU, SELL_OUT_SKU):
+        location_id, variant_id, _ = levels[sku]
+        level = StockLevel.objects.get(location_id=location_id, variant_id=variant_id)
+        ledger = (
+            StockMovement.objects.filter(location_id=location_id, variant_id=variant_id, state="reserved").aggregate(
+                total=Sum("quantity")
+            )["total"]
+            or 0
+        )
+        held = (
+            Reservation.objects.filter(
+                location_id=location_id, variant_id=variant_id, status=ReservationStatus.ACTIVE
+            ).aggregate(total=Sum("quantity"))["total"]
+            or 0
+        )
+        print(
+            f"  {sku}: on hand {level.on_hand}, reserved {level.reserved} (ledger {ledger}, active holds {held}), "
+            f"available {level.available}"
+        )
+        ok = ok and level.reserved == ledger == held and level.available >= 0
+    sell = StockLevel.objects.get(location_id=levels[SELL_OUT_SKU][0], variant_id=levels[SELL_OUT_SKU][1])
+    return ok and sell.available == 0
+
+
+if __name__ == "__main__":
+    main()
