@@ -3,6 +3,8 @@
 import pytest
 from django.core.management import call_command
 
+from inventory.models import StockMovement
+from omni.models import LiveEvent
 from tests.factories.transfers import assert_ledger_matches_levels
 from transfers.models import PolicyOverride, ReplenishmentPolicy, Transfer, TransferEvent, TransferLine
 
@@ -25,9 +27,10 @@ def test_demo_seeds_policies_and_transfers_in_every_state_once():
     assert statuses["demo-transfer:4"] == "approved"
     assert statuses["demo-transfer:6"] == "proposed"
     assert_ledger_matches_levels()
-    counts = (Transfer.objects.count(), TransferLine.objects.count(), TransferEvent.objects.count())
+    tables = (Transfer, TransferLine, TransferEvent, StockMovement, LiveEvent, PolicyOverride)
+    counts = [table.objects.count() for table in tables]
 
     seed()
 
-    assert (Transfer.objects.count(), TransferLine.objects.count(), TransferEvent.objects.count()) == counts
+    assert [table.objects.count() for table in tables] == counts
     assert ReplenishmentPolicy.objects.count() == 3
