@@ -131,7 +131,7 @@ def bgnbd_log_likelihood(
     """
     x, t_x, big_t = _summary(frequency, recency, age)
     r, alpha, a, b = _bgnbd_tuple(params)
-    return _bgnbd_ll_terms(r, alpha, a, b, x, t_x, big_t)[0]
+    return _bgnbd_ll_terms(r, alpha, a, b, x, t_x, big_t)
 
 
 def _bgnbd_tuple(params: BgNbdParams | Sequence[float]) -> tuple[float, float, float, float]:
@@ -141,37 +141,65 @@ def _bgnbd_tuple(params: BgNbdParams | Sequence[float]) -> tuple[float, float, f
     return r, alpha, a, b
 
 
-def _bgnbd_ll_terms(
-    r: float, alpha: float, a: float, b: float, x: FloatArray, t_x: FloatArray, big_t: FloatArray
-) -> tuple[FloatArray, FloatArray]:
-    """(log-likelihood per customer, weight of the 'still alive at T' term in the mixture)."""
-    has_repeat = x > 0
-    # For x = 0 the second term is absent; evaluate it at x = 1 (always defined) and mask it out.
-    x_safe = np.where(has_repeat, x, 1.0)
-    common = gammaln(r + x) - gammaln(r) + r * math.log(alpha) - betaln(a, b)
-    alive = betaln(a, b + x) - (r + x) * np.log(alpha + big_t)
-    dropped = np.where(has_repeat, betaln(a + 1.0, b + x_safe - 1.0) - (r + x) * np.log(alpha + t_x), -np.inf)
-    total = np.logaddexp(alive, dropped)
-    return common + total, np.exp(alive - total)
+def _by_frequency(x: FloatArray) -> tuple[FloatArray, npt.NDArray[np.intp]]:
+    """The distinct frequencies and, per customer, the index of theirs. Every special function of
+    the likelihoods depends on the customer only through x, which takes few values: they are
+    evaluated once per value and gathered, which makes an evaluation several times faster."""
+    values, inverse = np.unique(x, return_inverse=True)
+    return values, inverse.reshape(-1)
 
 
-def _bgnbd_gradient(
-    r: float, alpha: float, a: float, b: float, x: FloatArray, t_x: FloatArray, big_t: FloatArray, w2: FloatArray
-) -> FloatArray:
-    """d LL_i / d(log r, log alpha, log a, log b), per customer (4 x n); w2 from `_bgnbd_ll_terms`."""
-    w3 = 1.0 - w2
-    x_safe = np.where(x > 0, x, 1.0)
+def _bgnbd_core(
+    r: float,
+    alpha: float,
+    a: float,
+    b: float,
+    x: FloatArray,
+    t_x: FloatArray,
+    big_t: FloatArray,
+    groups: tuple[FloatArray, npt.NDArray[np.intp]] | None = None,
+    *,
+    gradient: bool = False,
+) -> tuple[FloatArray, FloatArray | None]:
+    """Each customer's log-likelihood and, if asked, its gradient in (log r, log alpha, log a, log b)
+    (4 x n). In log space:
+
+        LL = lnG(r+x) - lnG(r) + r ln(alpha) - lnB(a, b) + logaddexp(alive, dropped)
+        alive = lnB(a, b+x) - (r+x) ln(alpha+T)
+        dropped = lnB(a+1, b+x-1) - (r+x) ln(alpha+t_x)      (x > 0 only)
+    """
+    values, inverse = groups if groups is not None else _by_frequency(x)
+    has_repeat = values > 0
+    # For x = 0 the dropped term is absent: evaluate it at x = 1 (always defined) and mask it out.
+    safe = np.where(has_repeat, values, 1.0)
+    common = (gammaln(r + values) - gammaln(r) + r * math.log(alpha) - betaln(a, b))[inverse]
     log_alive_t, log_last_t = np.log(alpha + big_t), np.log(alpha + t_x)
-    d_r = digamma(r + x) - digamma(r) + math.log(alpha) - w2 * log_alive_t - w3 * log_last_t
-    d_alpha = r / alpha - (r + x) * (w2 / (alpha + big_t) + w3 / (alpha + t_x))
-    psi_abx = digamma(a + b + x)
+    rx = r + x
+    alive = betaln(a, b + values)[inverse] - rx * log_alive_t
+    dropped = np.where(has_repeat, betaln(a + 1.0, b + safe - 1.0), -np.inf)[inverse] - rx * log_last_t
+    total = np.logaddexp(alive, dropped)
+    ll = common + total
+    if not gradient:
+        return ll, None
+    w2 = np.exp(alive - total)  # the weight of "still alive at T" in the mixture; 1 when x = 0
+    w3 = 1.0 - w2
+    psi_abx = digamma(a + b + values)[inverse]
+    d_r = digamma(r + values)[inverse] - digamma(r) + math.log(alpha) - w2 * log_alive_t - w3 * log_last_t
+    d_alpha = r / alpha - rx * (w2 / (alpha + big_t) + w3 / (alpha + t_x))
     d_a = -(digamma(a) - digamma(a + b)) + w2 * (digamma(a) - psi_abx) + w3 * (digamma(a + 1.0) - psi_abx)
     d_b = (
         -(digamma(b) - digamma(a + b))
-        + w2 * (digamma(b + x) - psi_abx)
-        + np.where(x > 0, w3 * (digamma(b + x_safe - 1.0) - psi_abx), 0.0)
+        + w2 * (digamma(b + values)[inverse] - psi_abx)
+        + w3 * (np.where(has_repeat, digamma(b + safe - 1.0), 0.0)[inverse] - psi_abx)  # w3 = 0 when x = 0
     )
-    return np.vstack([r * d_r, alpha * d_alpha, a * d_a, b * d_b])
+    return ll, np.vstack([r * d_r, alpha * d_alpha, a * d_a, b * d_b])
+
+
+def _bgnbd_ll_terms(
+    r: float, alpha: float, a: float, b: float, x: FloatArray, t_x: FloatArray, big_t: FloatArray
+) -> FloatArray:
+    """Each customer's log-likelihood (see `_bgnbd_core`)."""
+    return _bgnbd_core(r, alpha, a, b, x, t_x, big_t)[0]
 
 
 def bgnbd_fit(
@@ -199,13 +227,18 @@ def bgnbd_fit(
     if not (big_t > 0).any():
         raise ModelFitError("insights_no_history", "Every customer's first purchase is today.")
 
+    # Customers with the same (x, t_x, T) contribute the same term: fit each once, weighted.
+    rows, inverse = np.unique(np.column_stack([x, t_x, big_t]), axis=0, return_inverse=True)
+    w = np.bincount(inverse.reshape(-1), weights=w, minlength=len(rows))
+    ux, ut_x, ubig_t = rows[:, 0], rows[:, 1], rows[:, 2]
     scale = 10.0 / float(big_t.max())
-    xs, ts, bts = x, t_x * scale, big_t * scale
+    xs, ts, bts = ux, ut_x * scale, ubig_t * scale
+    groups = _by_frequency(ux)
 
     def objective(log_params: FloatArray) -> tuple[float, FloatArray]:
         r, alpha, a, b = np.exp(log_params)
-        ll, w2 = _bgnbd_ll_terms(r, alpha, a, b, xs, ts, bts)
-        grad = _bgnbd_gradient(r, alpha, a, b, xs, ts, bts, w2)
+        ll, grad = _bgnbd_core(r, alpha, a, b, xs, ts, bts, groups, gradient=True)
+        assert grad is not None
         return -float(w @ ll) / n, -(grad @ w) / n
 
     best = _minimise(objective, np.log(np.asarray(initial, dtype=np.float64)), "BG/NBD")
@@ -215,7 +248,7 @@ def bgnbd_fit(
         alpha=alpha / scale,
         a=a,
         b=b,
-        log_likelihood=_bgnbd_total_ll(r, alpha / scale, a, b, x, t_x, big_t, w),
+        log_likelihood=_bgnbd_total_ll(r, alpha / scale, a, b, ux, ut_x, ubig_t, w),
         n_customers=round(n),
     )
 
@@ -223,13 +256,14 @@ def bgnbd_fit(
 def _bgnbd_total_ll(
     r: float, alpha: float, a: float, b: float, x: FloatArray, t_x: FloatArray, big_t: FloatArray, w: FloatArray
 ) -> float:
-    return float(w @ _bgnbd_ll_terms(r, alpha, a, b, x, t_x, big_t)[0])
+    return float(w @ _bgnbd_ll_terms(r, alpha, a, b, x, t_x, big_t))
 
 
 # The log-parameters stay within +-LOG_BOUND (1.5e-8 .. 6.6e7): beyond, exp() under- or overflows.
-# Degenerate data push the optimum there (e.g. every repeat customer spends exactly the same: the
-# spend distribution tends to a point mass); the bounded optimum is then a close approximation of
-# that limit and its predictions stay usable, so it is accepted (and logged), not refused.
+# Degenerate data push the optimum there: too little history (a handful of customers), or no spread
+# (every repeat customer spends exactly the same, so the spend distribution tends to a point mass).
+# The model's limit is then another model (Poisson, a constant), its expressions lose precision
+# (hypergeometric series with parameters of 1e7), so such a fit is refused with ModelFitError.
 LOG_BOUND = 18.0
 
 
@@ -237,7 +271,7 @@ def _minimise(
     objective: Callable[[FloatArray], tuple[float, FloatArray]], start: FloatArray, model: str
 ) -> OptimizeResult:
     """L-BFGS-B within LOG_BOUND with the analytic gradient and tight tolerances; one restart
-    from the optimum found. Raises ModelFitError when no finite optimum is found."""
+    from the optimum found. Raises ModelFitError when no finite optimum inside the bounds is found."""
     options = {"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-10, "maxcor": 20}
     bounds = [(-LOG_BOUND, LOG_BOUND)] * len(start)
     start = np.clip(start, -LOG_BOUND, LOG_BOUND)
@@ -249,8 +283,12 @@ def _minimise(
         result = again
     if not np.isfinite(result.fun) or not np.isfinite(result.x).all():
         raise ModelFitError("insights_fit_failed", f"The {model} model did not converge ({result.message}).")
-    if np.abs(result.x).max() >= LOG_BOUND - 1e-6:
+    if np.abs(result.x).max() >= LOG_BOUND - 1e-3:
         logger.warning("%s fit reached a parameter bound (degenerate data): %s", model, np.exp(result.x))
+        raise ModelFitError(
+            "insights_fit_degenerate",
+            f"The {model} model has no finite optimum on these data (too little or too uniform history).",
+        )
     return result
 
 
@@ -276,15 +314,25 @@ def _bgnbd_future_term(
 ) -> FloatArray:
     """(a+b+x-1)/(a-1) * [1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; t/(alpha+T+t))].
 
-    Euler's transformation 2F1(A, B; C; z) = (1-z)^(C-A-B) 2F1(C-A, C-B; C; z) turns the bracket
-    into 1 - (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z): the upper parameters no longer grow with
-    x, so the series neither overflows for heavy buyers nor loses its terms for long horizons (the
-    "#NUM!" problem of note 027). At a = 1 the expression is 0/0; we step a by 1e-7 (its limit).
+    The bracket is evaluated in a form whose series stays tame (the "#NUM!" problem of note 027:
+    as printed, 2F1's upper parameters grow with x, and the series overflows for heavy buyers):
+    - Pfaff's transformation 2F1(A, B; C; z) = (1-z)^(-B) 2F1(C-A, B; C; z/(z-1)) gives
+      1 - 2F1(r+x, a-1; a+b+x-1; -t/(alpha+T)), which stays finite when a and b are large (a
+      population with nearly the same drop-out probability);
+    - where that is not finite, Euler's 2F1(A, B; C; z) = (1-z)^(C-A-B) 2F1(C-A, C-B; C; z) gives
+      1 - (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z), z = t/(alpha+T+t).
+    At a = 1 the expression is 0/0; we step a by 1e-7 (its limit).
     """
     if abs(a - 1.0) < 1e-7:
         a = 1.0 + 1e-7
-    z = t / (alpha + big_t + t)
-    bracket = 1.0 - np.power(1.0 - z, a - 1.0) * hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z)
+    c = a + b + x - 1.0
+    with np.errstate(all="ignore"):
+        bracket = 1.0 - hyp2f1(r + x, a - 1.0, c, -t / (alpha + big_t))
+        bad = ~np.isfinite(bracket)
+        if bad.any():
+            z = t / (alpha + big_t + t)
+            euler = 1.0 - np.power(1.0 - z, a - 1.0) * hyp2f1(a + b - 1.0 - r, a - 1.0, c, z)
+            bracket = np.where(bad, euler, bracket)
     return (a + b + x - 1.0) / (a - 1.0) * bracket
 
 
@@ -371,16 +419,19 @@ def gamma_gamma_fit(
         )
     scale = 1.0 / float(np.average(m, weights=w))
     ms = m * scale
+    values, inverse = _by_frequency(x)
+    log_m, log_x, xm = np.log(ms), np.log(x), x * ms
 
     def objective(log_params: FloatArray) -> tuple[float, FloatArray]:
         p, q, v = np.exp(log_params)
-        px = p * x
-        ll = _gg_ll_terms(p, q, v, x, ms)
-        psi_all = digamma(px + q)
-        log_total = np.log(v + x * ms)
-        d_p = x * (psi_all - digamma(px) + np.log(ms) + np.log(x) - log_total)
-        d_q = psi_all - digamma(q) + math.log(v) - log_total
-        d_v = q / v - (px + q) / (v + x * ms)
+        pv = p * values  # per distinct frequency
+        log_total = np.log(v + xm)
+        ll = (gammaln(pv + q) - gammaln(pv))[inverse] - gammaln(q) + q * math.log(v)
+        ll += (p * x - 1.0) * log_m + p * x * log_x - (p * x + q) * log_total
+        psi_all = digamma(pv + q)
+        d_p = x * ((psi_all - digamma(pv))[inverse] + log_m + log_x - log_total)
+        d_q = psi_all[inverse] - digamma(q) + math.log(v) - log_total
+        d_v = q / v - (p * x + q) / (v + xm)
         grad = np.vstack([p * d_p, q * d_q, v * d_v]) @ w
         return -float(w @ ll) / n, -grad / n
 
@@ -405,6 +456,31 @@ def gamma_gamma_conditional_expected_spend(
 # --- customer lifetime value -----------------------------------------------------------------------
 
 
+def discounted_purchases(
+    bgnbd: BgNbdParams,
+    frequency: ArrayLike,
+    recency: ArrayLike,
+    age: ArrayLike,
+    *,
+    periods_per_month: float,
+    months: int = 12,
+    monthly_discount_rate: float = DEFAULT_MONTHLY_DISCOUNT_RATE,
+) -> FloatArray:
+    """sum over i = 1..months of (E[Y(i m) | ...] - E[Y((i-1) m) | ...]) / (1 + d)^i: the expected
+    purchases of each of the next months, discounted to today (m = `periods_per_month`, d the
+    monthly discount rate; cash of month i is discounted as if it arrived at its end)."""
+    if months < 1 or periods_per_month <= 0 or monthly_discount_rate <= -1:
+        raise InvalidSummaryError("insights_invalid_clv_horizon", "CLV needs months >= 1 and a positive month length.")
+    x, t_x, big_t = _summary(frequency, recency, age)
+    total = np.zeros_like(x)
+    previous = np.zeros_like(x)
+    for month in range(1, months + 1):
+        cumulative = bgnbd_conditional_expected_purchases(bgnbd, month * periods_per_month, x, t_x, big_t)
+        total += (cumulative - previous) / (1.0 + monthly_discount_rate) ** month
+        previous = cumulative
+    return total
+
+
 def customer_lifetime_value(
     bgnbd: BgNbdParams,
     gamma_gamma: GammaGammaParams,
@@ -417,21 +493,22 @@ def customer_lifetime_value(
     months: int = 12,
     monthly_discount_rate: float = DEFAULT_MONTHLY_DISCOUNT_RATE,
 ) -> FloatArray:
-    """Discounted expected spend over the next `months` months (Fader, Hardie & Lee 2005b, DCF form).
+    """Discounted expected spend over the next `months` months (Fader, Hardie & Lee 2005b, DCF form):
 
-    CLV = sum over i = 1..months of E(M | x, mbar) * (E[Y(i m) | ...] - E[Y((i-1) m) | ...]) / (1 + d)^i,
-    with m = `periods_per_month` (e.g. DAYS_PER_MONTH when times are in days, 4.348 for weeks) and
-    d the monthly discount rate (cash from month i is discounted as if it arrived at its end).
-    Spend is whatever the monetary values measure (revenue here; multiply by a margin for profit).
+    CLV = E(M | x, mbar) * sum over i = 1..months of (E[Y(i m)] - E[Y((i-1) m)]) / (1 + d)^i
+
+    with m = `periods_per_month` (DAYS_PER_MONTH when times are in days, 4.348 for weeks) and d the
+    monthly discount rate (`discounted_purchases`). Spend is whatever the monetary values measure
+    (revenue here; multiply by a margin for profit).
     """
-    if months < 1 or periods_per_month <= 0 or monthly_discount_rate <= -1:
-        raise InvalidSummaryError("insights_invalid_clv_horizon", "CLV needs months >= 1 and a positive month length.")
-    x, t_x, big_t = _summary(frequency, recency, age)
+    x, _ = _spend_summary(frequency, monetary_value)
     spend = gamma_gamma_conditional_expected_spend(gamma_gamma, x, monetary_value)
-    value = np.zeros_like(x)
-    previous = np.zeros_like(x)
-    for month in range(1, months + 1):
-        cumulative = bgnbd_conditional_expected_purchases(bgnbd, month * periods_per_month, x, t_x, big_t)
-        value += spend * (cumulative - previous) / (1.0 + monthly_discount_rate) ** month
-        previous = cumulative
-    return value
+    return spend * discounted_purchases(
+        bgnbd,
+        frequency,
+        recency,
+        age,
+        periods_per_month=periods_per_month,
+        months=months,
+        monthly_discount_rate=monthly_discount_rate,
+    )

@@ -49,6 +49,7 @@ DEFAULTS: dict[str, Any] = {
     "SHRINK_MIN_UNITS": 10,
     "SHRINK_RATIO": 3.0,
     "LOST_DEMAND_MODEL": "orders.LostDemand",
+    "WORK_MEM": "64MB",
 }
 
 

@@ -90,7 +90,9 @@ class CustomerInsight(models.Model):
     customer = models.OneToOneField(
         "customers.Customer", primary_key=True, on_delete=models.CASCADE, related_name="insight"
     )
-    run = models.ForeignKey(InsightRun, on_delete=models.PROTECT, related_name="+")
+    # No index of their own: every row belongs to the latest run, and the (last_location, clv)
+    # index serves location filters. Each index costs time in the nightly rewrite of every row.
+    run = models.ForeignKey(InsightRun, on_delete=models.PROTECT, related_name="+", db_index=False)
     frequency = models.PositiveIntegerField()
     recency_days = models.PositiveIntegerField()
     age_days = models.PositiveIntegerField()
@@ -99,11 +101,13 @@ class CustomerInsight(models.Model):
     repeat_mean_spend = models.DecimalField(max_digits=12, decimal_places=2, default=0)
     first_purchase_on = models.DateField()
     last_purchase_on = models.DateField()
-    last_location = models.ForeignKey(Location, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    last_location = models.ForeignKey(
+        Location, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     r_score = models.PositiveSmallIntegerField()
     f_score = models.PositiveSmallIntegerField()
     m_score = models.PositiveSmallIntegerField()
-    segment = models.CharField(max_length=20, choices=Segment.choices, db_index=True)
+    segment = models.CharField(max_length=20, choices=Segment.choices)
     previous_segment = models.CharField(max_length=20, choices=Segment.choices, blank=True)
     segment_since = models.DateField()
     p_alive = models.FloatField(null=True, blank=True)
@@ -259,7 +263,7 @@ class SizeDemand(models.Model):
     that could not be sourced (lost sales). Demand = sold + lost.
     """
 
-    run = models.ForeignKey(InsightRun, on_delete=models.CASCADE, related_name="size_demand")
+    run = models.ForeignKey(InsightRun, on_delete=models.CASCADE, related_name="size_demand", db_index=False)
     location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="+")
     category = models.CharField(max_length=50)
     size = models.CharField(max_length=20)
@@ -284,7 +288,7 @@ class SizeDemand(models.Model):
 class StockPerformance(models.Model):
     """How one product sells at one location: sell-through, weeks of cover, markdown flag."""
 
-    run = models.ForeignKey(InsightRun, on_delete=models.CASCADE, related_name="stock_performance")
+    run = models.ForeignKey(InsightRun, on_delete=models.CASCADE, related_name="stock_performance", db_index=False)
     location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="+")
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
     on_hand = models.IntegerField()

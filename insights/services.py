@@ -88,8 +88,13 @@ def insight_run_nightly(*, as_of: datetime | None = None, triggered_by: str = SY
     timings: dict[str, float] = {}
     try:
         with transaction.atomic():
+            if sql.is_postgres():
+                # The aggregations sort a few hundred thousand rows; the default 4 MB work_mem spills
+                # them to disk. This transaction only (SET LOCAL).
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT set_config('work_mem', %s, true)", [str(conf.get("WORK_MEM"))])
             with _timed(timings, "customers"):
-                _refresh_customers(run)
+                _refresh_customers(run, timings)
             with _timed(timings, "size_curves"):
                 _refresh_size_demand(run)
             with _timed(timings, "sell_through"):
@@ -196,21 +201,10 @@ def customer_scores(summaries: selectors.CustomerSummaries, *, cutoff: datetime,
     except (ModelFitError, InvalidSummaryError) as error:
         notes.append(f"BG/NBD: {error.message}")
     if bgnbd is not None:
+        repeat = frequency > 0
         try:
             spend_model = clv.gamma_gamma_fit(frequency, repeat_mean)
             expected_spend = clv.gamma_gamma_conditional_expected_spend(spend_model, frequency, repeat_mean)
-            value = clv.customer_lifetime_value(
-                bgnbd,
-                spend_model,
-                frequency,
-                recency,
-                age,
-                repeat_mean,
-                periods_per_month=clv.DAYS_PER_MONTH,
-                months=int(conf.get("CLV_MONTHS")),
-                monthly_discount_rate=float(conf.get("MONTHLY_DISCOUNT_RATE")),
-            )
-            repeat = frequency > 0
             correlation = None
             if repeat.sum() > 2 and np.std(frequency[repeat]) > 0 and np.std(repeat_mean[repeat]) > 0:
                 correlation = float(np.corrcoef(frequency[repeat], repeat_mean[repeat])[0, 1])
@@ -224,7 +218,20 @@ def customer_scores(summaries: selectors.CustomerSummaries, *, cutoff: datetime,
                 "frequency_spend_correlation": correlation,
             }
         except (ModelFitError, InvalidSummaryError) as error:
-            notes.append(f"Gamma-Gamma: {error.message}")
+            # Without a spend model a repeat customer is worth their own mean spend per visit, and a
+            # one-time buyer the mean of the repeat customers' (or of the first visits', if none).
+            fallback = float(repeat_mean[repeat].mean()) if repeat.any() else float(summaries.first_spend.mean())
+            expected_spend = np.where(repeat, repeat_mean, fallback)
+            notes.append(f"Gamma-Gamma: {error.message} CLV uses each customer's own mean spend.")
+        value = expected_spend * clv.discounted_purchases(
+            bgnbd,
+            frequency,
+            recency,
+            age,
+            periods_per_month=clv.DAYS_PER_MONTH,
+            months=int(conf.get("CLV_MONTHS")),
+            monthly_discount_rate=float(conf.get("MONTHLY_DISCOUNT_RATE")),
+        )
     run.model_note = " ".join(notes)[:255]
     at_risk = rfm.at_risk_flags(segment, frequency, p_alive, float(conf.get("AT_RISK_P_ALIVE")))
     return CustomerScores(
@@ -336,36 +343,42 @@ ON CONFLICT (customer_id) DO UPDATE SET {updates},
 """
 
 
-def _write_insights(rows: Iterator[tuple[Any, ...]]) -> None:
+def _write_insights(rows: Iterator[tuple[Any, ...]], timings: dict[str, float]) -> None:
     """Upsert every row: COPY into a temporary table and one INSERT ... ON CONFLICT on PostgreSQL,
     executemany of the same upsert elsewhere."""
     with connection.cursor() as cursor:
         if sql.is_postgres():
             target = sql.table("insights.CustomerInsight")
-            cursor.execute("DROP TABLE IF EXISTS insights_stage")
-            cursor.execute(f"CREATE TEMPORARY TABLE insights_stage (LIKE {target}) ON COMMIT DROP")
-            with cursor.cursor.copy(f"COPY insights_stage ({', '.join(INSIGHT_COLUMNS)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            cursor.execute(_upsert_sql(f"SELECT {', '.join(INSIGHT_COLUMNS)} FROM insights_stage"))  # noqa: S608
-            cursor.execute("DROP TABLE insights_stage")
+            with _timed(timings, "customers_copy"):
+                cursor.execute("DROP TABLE IF EXISTS insights_stage")
+                cursor.execute(f"CREATE TEMPORARY TABLE insights_stage (LIKE {target}) ON COMMIT DROP")
+                with cursor.cursor.copy(f"COPY insights_stage ({', '.join(INSIGHT_COLUMNS)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            with _timed(timings, "customers_upsert"):
+                cursor.execute(_upsert_sql(f"SELECT {', '.join(INSIGHT_COLUMNS)} FROM insights_stage"))  # noqa: S608
+                cursor.execute("DROP TABLE insights_stage")
         else:
             placeholders = ", ".join(["%s"] * len(INSIGHT_COLUMNS))
             cursor.executemany(_upsert_sql(f"VALUES ({placeholders})"), list(rows))
 
 
-def _refresh_customers(run: InsightRun) -> None:
-    summaries = selectors.customer_summaries(cutoff=run.as_of)
+def _refresh_customers(run: InsightRun, timings: dict[str, float]) -> None:
+    with _timed(timings, "customers_sql"):
+        summaries = selectors.customer_summaries(cutoff=run.as_of)
     if len(summaries):
-        scores = customer_scores(summaries, cutoff=run.as_of, run=run)
-        _write_insights(_insight_rows(scores, run=run, refreshed_at=timezone.now()))
+        with _timed(timings, "customers_models"):
+            scores = customer_scores(summaries, cutoff=run.as_of, run=run)
+        with _timed(timings, "customers_write"):
+            _write_insights(_insight_rows(scores, run=run, refreshed_at=timezone.now()), timings)
         names, counts = np.unique(scores.segment, return_counts=True)
         run.segment_counts = {str(name): int(count) for name, count in zip(names, counts, strict=True)}
     else:
         run.segment_counts = {}
         run.model_note = "No sales to customers yet."
     # Customers who no longer qualify (merged away, erased, all purchases refunded) lose their row.
-    CustomerInsight.objects.exclude(run=run).delete()
+    with _timed(timings, "customers_prune"):
+        CustomerInsight.objects.exclude(run=run).delete()
     run.customers_scored = len(summaries)
 
 

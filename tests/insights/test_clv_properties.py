@@ -38,7 +38,7 @@ def _simulate_bgnbd(params: BgNbdParams, n: int, horizon: float, seed: int):
     return x, t_x, age
 
 
-def test_log_likelihood_gradient_is_the_analytic_one():
+def test_bgnbd_log_likelihood_gradient_is_the_analytic_one():
     # given some customers and a point away from the optimum
     x, t_x, age = _simulate_bgnbd(CDNOW, 300, 40.0, seed=1)
     point = np.log([0.5, 3.0, 1.2, 2.0])
@@ -48,11 +48,30 @@ def test_log_likelihood_gradient_is_the_analytic_one():
 
     # when the analytic gradient is compared with finite differences
     r, alpha, a, b = np.exp(point)
-    _, w2 = clv._bgnbd_ll_terms(r, alpha, a, b, x, t_x, age)
-    analytic = clv._bgnbd_gradient(r, alpha, a, b, x, t_x, age, w2).sum(axis=1)
+    _, gradient = clv._bgnbd_core(r, alpha, a, b, x, t_x, age, gradient=True)
+    analytic = gradient.sum(axis=1)
 
     # then they agree
     np.testing.assert_allclose(analytic, approx_fprime(point, total, 1e-7), rtol=1e-4, atol=1e-3)
+
+
+def test_gamma_gamma_gradient_drives_the_fit_to_the_likelihood_maximum():
+    # given simulated repeat customers' mean spends
+    rng = np.random.default_rng(3)
+    x = rng.integers(1, 8, 500).astype(float)
+    nu = rng.gamma(4.0, 1 / 150.0, 500)
+    m = np.array([rng.gamma(3.0 * k, 1 / (k * n)) for k, n in zip(x, nu, strict=True)])
+
+    fitted = clv.gamma_gamma_fit(x, m)
+
+    # then the fitted point is a maximum: nudging any parameter lowers the likelihood
+    best = clv.gamma_gamma_log_likelihood(fitted, x, m).sum()
+    for index in range(3):
+        for factor in (0.99, 1.01):
+            point = [fitted.p, fitted.q, fitted.v]
+            point[index] *= factor
+            assert clv.gamma_gamma_log_likelihood(point, x, m).sum() < best
+    assert fitted.log_likelihood == pytest.approx(best)
 
 
 def test_bgnbd_fit_recovers_the_parameters_of_simulated_customers():
@@ -173,6 +192,28 @@ def test_heavy_buyers_and_long_horizons_stay_finite_and_exact():
     reference /= 1 + a / (b + x - 1) * ((alpha + age) / (alpha + recency)) ** (r + x)
     assert np.isfinite(ours)
     assert ours == pytest.approx(reference, rel=1e-8)
+
+
+@pytest.mark.parametrize("x", [0, 1, 3, 12])
+def test_a_nearly_uniform_drop_out_stays_exact(x):
+    # given a population whose drop-out probabilities barely differ (a, b large), where Euler's
+    # form overflows (exp(a z))
+    params = BgNbdParams(r=6.4, alpha=830.0, a=617_458.0, b=4_309_413.0)
+    r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    recency, age, horizon = (40.0 if x else 0.0), 90.0, 365.0
+
+    ours = clv.bgnbd_conditional_expected_purchases(params, horizon, x, recency, age)[0]
+
+    # then it equals the printed formula summed in log space
+    z = horizon / (alpha + age + horizon)
+    log_term = (r + x) * np.log((alpha + age) / (alpha + age + horizon)) + _log_hyp2f1_by_series(
+        r + x, b + x, a + b + x - 1, z, terms=4000
+    )
+    reference = (a + b + x - 1) / (a - 1) * (-np.expm1(log_term))
+    if x:
+        reference /= 1 + a / (b + x - 1) * ((alpha + age) / (alpha + recency)) ** (r + x)
+    assert np.isfinite(ours)
+    assert ours == pytest.approx(reference, rel=1e-7)
 
 
 def test_gamma_gamma_spend_shrinks_towards_the_population_mean():

@@ -182,6 +182,24 @@ def test_too_few_customers_leave_predictions_empty_and_say_why(store, shirt):
     assert insight.segment  # RFM does not need the models
 
 
+def test_without_spread_in_spend_clv_falls_back_to_each_customers_own_spend(store, shirt):
+    # given 30 customers with varied visits who all pay exactly 50.00 a visit
+    rng = random.Random(4)
+    for _ in range(30):
+        first = rng.randint(60, 500)
+        _history(store, shirt, days=[first, *sorted({rng.randint(1, first - 1) for _ in range(rng.randint(0, 5))})])
+
+    run = insight_run_nightly(as_of=AS_OF)
+
+    # then Gamma-Gamma is refused (no spread to model) and CLV uses 50.00 a visit
+    assert "Gamma-Gamma" in run.model_note and "own mean spend" in run.model_note
+    assert run.gamma_gamma == {}
+    for insight in CustomerInsight.objects.all():
+        assert insight.expected_spend == Decimal("50.00")
+        assert insight.clv_12m == pytest.approx(Decimal("50") * Decimal(insight.clv_12m / 50), abs=Decimal("0.01"))
+        assert insight.clv_12m > 0
+
+
 def test_a_segment_change_is_remembered(store, shirt):
     # given a newcomer scored today
     customer = _history(store, shirt, days=[3])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 import re
 from datetime import timedelta
 
@@ -32,29 +33,40 @@ def client_for(user) -> Client:
     return client
 
 
-def buyer(store, variant, *, days, **kwargs):
+def buyer(store, variant, *, days, price="80.00", **kwargs):
     customer = make_customer(**kwargs)
     for day in days:
-        make_sale(location=store, customer=customer, placed_at=days_ago(day), lines=[(variant, 1, "80.00")])
+        make_sale(location=store, customer=customer, placed_at=days_ago(day), lines=[(variant, 1, price)])
     return customer
 
 
 @pytest.fixture
 def scored(store, other_store, shirt):
-    """A dozen customers of `store` and three of `other_store`, scored by a nightly run."""
-    customers = [buyer(store, shirt, days=[300 - 20 * i, 100 - 5 * i, 10 + i]) for i in range(10)]
-    customers.append(buyer(store, shirt, days=[600, 560, 520, 500, 480], email_consent=True))  # drifting away
+    """30 customers of `store` (28 with varied histories, then one drifting away and one newcomer)
+    and three of `other_store`, scored by a nightly run."""
+    rng = random.Random(5)
+    customers = []
+    for _ in range(28):
+        first = rng.randint(60, 500)
+        later = sorted({rng.randint(1, first - 1) for _ in range(rng.choice([0, 1, 1, 2, 3, 6]))}, reverse=True)
+        price = f"{rng.choice([25, 40, 60, 85, 130])}.00"
+        customers.append(buyer(store, shirt, days=[first, *later], price=price))
+    customers.append(buyer(store, shirt, days=[600, 560, 520, 500, 480], price="150.00", email_consent=True))
     customers.append(buyer(store, shirt, days=[3], email_consent=True, sms_consent=True))
     customers += [buyer(other_store, shirt, days=[200, 20], email_consent=True) for _ in range(3)]
-    insight_run_nightly(as_of=AS_OF)
+    run = insight_run_nightly(as_of=AS_OF)
+    assert run.model_note == "", run.model_note
     return customers
+
+
+DRIFTING, NEWCOMER = 28, 29
 
 
 # --- the customer card ---------------------------------------------------------------------------------
 
 
 def test_the_customer_card_is_an_htmx_fragment_with_segment_value_and_risk(associate, scored):
-    drifting = scored[10]
+    drifting = scored[DRIFTING]
     insight = CustomerInsight.objects.get(customer=drifting)
     assert insight.at_risk
 
@@ -69,7 +81,7 @@ def test_the_customer_card_is_an_htmx_fragment_with_segment_value_and_risk(assoc
 
 
 def test_the_full_page_and_the_checkout_badge(associate, scored):
-    customer = scored[11]
+    customer = scored[NEWCOMER]
     client = client_for(associate)
 
     page = client.get(f"/insights/customer/{customer.pk}/")
@@ -169,12 +181,12 @@ def test_managers_see_their_stores_customers_with_filters(manager, other_manager
     page = client.get("/insights/customers/")
     assert page.status_code == 200
     html = page.content.decode()
-    assert "12 customers" in html  # the three of the other store are not theirs
+    assert "30 customers" in html  # the three of the other store are not theirs
     assert 'data-testid="segment-champions"' in html
 
     at_risk = client.get("/insights/customers/?at_risk=1", HTTP_HX_TARGET="insight-list", **HTMX)
     assert at_risk.status_code == 200 and "<html" not in at_risk.content.decode()
-    assert scored[10].name in at_risk.content.decode()
+    assert scored[DRIFTING].name in at_risk.content.decode()
 
     assert client.get(f"/insights/customers/?store={other_store.pk}").status_code == 403
     assert client.get("/insights/customers/?segment=bogus").status_code == 400
@@ -215,18 +227,18 @@ def test_segment_export_holds_only_consenting_customers_and_is_recorded(manager,
     sms = _csv(client.get("/insights/customers/export.csv?channel=sms"))
 
     assert email[0] == ["customer_id", "name", "email", "segment", "value_band", "at_risk", "clv_12m", "p_alive"]
-    assert {int(row[0]) for row in email[1:]} == {scored[10].pk, scored[11].pk}
-    assert [int(row[0]) for row in sms[1:]] == [scored[11].pk]
-    assert sms[1][2] == scored[11].phone
+    assert {int(row[0]) for row in email[1:]} == {scored[DRIFTING].pk, scored[NEWCOMER].pk}
+    assert [int(row[0]) for row in sms[1:]] == [scored[NEWCOMER].pk]
+    assert sms[1][2] == scored[NEWCOMER].phone
     log = SegmentExport.objects.order_by("id")
     assert [(e.channel, e.row_count, e.location_id) for e in log] == [("email", 2, store.pk), ("sms", 1, store.pk)]
 
     # consent withdrawn after the nightly run: left out at once
     customer_services.customer_set_consent(
-        customer_id=scored[10].pk, channel="email", granted=False, source="till", actor=SYSTEM
+        customer_id=scored[DRIFTING].pk, channel="email", granted=False, source="till", actor=SYSTEM
     )
-    again = _csv(client.get("/insights/customers/export.csv?channel=email&segment=" + scored[11].insight.segment))
-    assert [int(row[0]) for row in again[1:]] == [scored[11].pk]
+    again = _csv(client.get("/insights/customers/export.csv?channel=email"))
+    assert [int(row[0]) for row in again[1:]] == [scored[NEWCOMER].pk]
 
 
 def test_export_neutralises_spreadsheet_formulas(manager, store, shirt):
