@@ -66,7 +66,8 @@ def _search_plan(query: str, *, limit: int = 10) -> Iterator[SearchStep]:
     fine at embedded scale). None is ordered in SQL: sorting every row of a prefix that matches
     half the table would cost more than the lookup; results are ranked in Python. A generator,
     so steps after the answer is complete never run (card ids are read only when reached)."""
-    active = Customer.objects.active().only(*SEARCH_FIELDS)
+    # order_by(): drop the model's default ordering; an ORDER BY would sort every matching row.
+    active = Customer.objects.active().only(*SEARCH_FIELDS).order_by()
     digits = query_digits(query)
     lowered = query.strip().lower()
     card = normalize_card(query)
@@ -92,14 +93,14 @@ def _search_plan(query: str, *, limit: int = 10) -> Iterator[SearchStep]:
     key = name_search_key(query)
     if not key:
         return
+    # Letters and digits (`OMNI0004`) read as a card first: names seldom hold digits.
     looks_like_card = len(card) >= 4 and any(ch.isdigit() for ch in card)
     if looks_like_card:
         yield SearchStep("card", _card_owners(active, limit=limit, value=card), decisive=True)
+        yield SearchStep("card prefix", _card_owners(active, limit=limit, value__startswith=card))
     yield SearchStep("name prefix", active.filter(name_search__startswith=key))
     if " " not in lowered:
         yield SearchStep("email prefix", active.filter(email__startswith=lowered))
-    if looks_like_card:
-        yield SearchStep("card prefix", _card_owners(active, limit=limit, value__startswith=card))
     if len(key) >= 3:
         yield SearchStep("name contains", active.filter(name_search__contains=key))
 
@@ -109,8 +110,9 @@ def customer_search(*, query: str, limit: int = 10) -> list[Customer]:
 
     Phone queries match the full number (decisive), the national number or E.164 prefix
     (`512 555`, `+1512...`), then any run of 4+ digits inside the number (`0142`, the last four
-    digits); `@` means an email (exact first); anything else is a name prefix, an email prefix, a
-    card, then a word anywhere in the name (`lopez` finds Ana López; word starts rank first).
+    digits); `@` means an email (exact first); letters with digits are a card first; anything
+    else is a name prefix, an email prefix, then a word anywhere in the name (`lopez` finds Ana
+    López; word starts rank first).
     Queries shorter than 2 characters return nothing. At most `limit` (<= 50) rows; merged and
     erased records never appear. Costs one query per step reached (at most 5).
     """
