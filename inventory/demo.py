@@ -26,7 +26,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
@@ -596,7 +596,7 @@ def _location_stock(
 # --- Seeding -------------------------------------------------------------------------------------
 
 
-def _say(options: Mapping[str, Any], stdout: Writer) -> Any:
+def _say(options: Mapping[str, Any], stdout: Writer) -> Callable[[str], object]:
     if options.get("verbosity", 1) >= 1:
         return lambda message: stdout.write(f"  inventory: {message}")
     return lambda message: None
@@ -668,7 +668,7 @@ def seed_stock(
     variant_ids: Mapping[str, int],
     locations: Sequence[Location],
     rng: random.Random,
-    say: Any,
+    say: Callable[[str], object],
     jobs: int = 0,
 ) -> tuple[int, int]:
     """Load opening balances for levels that do not exist, then safety stock on a few.
