@@ -35,6 +35,6 @@ def seed(options: Mapping[str, Any], rng: random.Random, stdout: Any) -> None:
     )
     if options.get("verbosity", 1):
         stdout.write(
-            f"online: warehouse {'mapped' if created else 'already mapped'} to online location "
+            f"  online: warehouse {'mapped' if created else 'already mapped'} to online location "
             f"{DEMO_ONLINE_LOCATION_ID}; {linked} variants linked to online inventory items"
         )
