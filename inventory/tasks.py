@@ -1,7 +1,7 @@
-"""Celery tasks of the inventory app. Each calls a service; both are safe to run twice.
+"""Celery tasks of the inventory app. Each calls a service; each is safe to run twice.
 
-Their default schedules (every minute; nightly at 02:30 UTC) are django-celery-beat rows created
-by migration 0004_beat_schedules and editable in the admin.
+The default schedules of expiry (every minute) and reconciliation (nightly at 02:30 UTC) are
+django-celery-beat rows created by migration 0004_beat_schedules and editable in the admin.
 """
 
 from __future__ import annotations
