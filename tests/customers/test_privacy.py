@@ -215,3 +215,22 @@ def test_audit_rows_name_fields_not_values(manager):
     data = json.dumps(list(customer.events.values_list("data", flat=True)))
     assert "secret" not in data
     assert timezone.now()
+
+
+def test_pages_and_api_do_not_log_personal_data(caplog, client, api_client_for, associate, manager):
+    caplog.set_level(logging.DEBUG)
+    client.force_login(associate)
+
+    client.post("/customers/new/", {"name": NAME, "email": EMAIL, "phone": PHONE}, HTTP_HX_REQUEST="true")
+    client.get("/customers/", {"q": EMAIL}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="customer-results")
+    client.post("/customers/new/", {"name": NAME, "email": EMAIL, "phone": "bad 0199"}, HTTP_HX_REQUEST="true")
+    api_client_for(associate).post("/api/v1/customers/", {"name": NAME, "email": EMAIL}, format="json")
+    customer = Customer.objects.get(email=EMAIL)
+    api_client_for(manager).post(f"/api/v1/customers/{customer.pk}/erase/", {"confirm": True}, format="json")
+
+    text = caplog.text.lower()
+    logged = {(r.name, r.getMessage()) for r in caplog.records}
+    assert ("django.request", "Bad Request: /customers/new/") in logged
+    assert ("django.request", "Conflict: /api/v1/customers/") in logged
+    for needle in [*NEEDLES, EMAIL, PHONE]:
+        assert needle.lower() not in text
