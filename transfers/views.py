@@ -83,8 +83,37 @@ def _can(request: HtmxHttpRequest, transfer: Transfer) -> dict[str, bool]:
     }
 
 
+# The planner's figures per line, in reading order, with words for people.
+INPUT_LABELS = {
+    "planner": "Planner",
+    "velocity": "Sold per day (here)",
+    "available": "Available here",
+    "incoming": "Incoming here",
+    "pipeline": "Already planned here",
+    "position": "Available + coming",
+    "cover_days": "Days of cover",
+    "target_days": "Target days of cover",
+    "target_units": "Target units",
+    "min_display": "Display minimum",
+    "stockout_risk": "Would run out within a week",
+    "source_available": "Available at the warehouse",
+    "origin_available": "Available at the origin",
+    "origin_velocity": "Sold per day at the origin",
+    "origin_keeps": "The origin keeps",
+    "pair_gain_units": "Expected extra sales (pair)",
+    "min_shipment_units": "Minimum shipment",
+}
+
+
+def _input_rows(inputs: dict[str, Any]) -> list[tuple[str, Any]]:
+    known = [(INPUT_LABELS[key], inputs[key]) for key in INPUT_LABELS if key in inputs]
+    return known + [(key.replace("_", " "), value) for key, value in inputs.items() if key not in INPUT_LABELS]
+
+
 def _lines_context(transfer: Transfer) -> dict[str, Any]:
     lines = list(transfer.lines.all())
+    for line in lines:
+        line.input_rows = _input_rows(line.inputs or {})  # type: ignore[attr-defined]
     return {
         "transfer": transfer,
         "lines": lines,

@@ -79,6 +79,7 @@ def test_pick_dispatch_receive_and_acknowledge_a_shortage(
     page.context.clear_cookies()
     login(page, "manager")
     page.goto(f"{live_url}/transfers/exceptions/")
+    shot(page, "transfers-exceptions")
     page.get_by_test_id(f"acknowledge-{transfer.pk}").click()
     page.get_by_test_id(f"exception-{transfer.pk}").wait_for(state="detached")
 
@@ -95,6 +96,8 @@ def test_manager_approves_a_planned_exception_and_reads_why(page, login, live_ur
     page.goto(f"{live_url}/transfers/{transfer.pk}/")
     assert "cover 2 d < target 14 d" in page.get_by_test_id("why").first.inner_text()
     assert "automatic limit 1" in page.get_by_test_id("needs-approval").inner_text()
+    page.locator("details summary").first.click()
+    shot(page, "transfers-detail")
     page.get_by_test_id("approve").click()
     page.get_by_test_id("transfer-status").filter(has_text="Approved").wait_for()
     assert level(warehouse, variant).reserved == 12
