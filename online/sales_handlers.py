@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from customers.services import customer_find_or_create
+from customers.models import ConsentChannel
+from customers.services import customer_find_or_create, customer_set_consent
 
 from .models import DeliveryStatus, WebhookDelivery
 from .services import ACTOR, claim_version, parse_time, require
@@ -29,7 +30,7 @@ def handle_customer(payload: dict[str, Any], delivery: WebhookDelivery) -> str:
     ):
         return DeliveryStatus.STALE
     email_consent, email_at = _consent(payload, "email_marketing_consent")
-    sms_consent, _ = _consent(payload, "sms_marketing_consent")
+    sms_consent, sms_at = _consent(payload, "sms_marketing_consent")
     name = " ".join(part for part in (payload.get("first_name"), payload.get("last_name")) if part)
     result = customer_find_or_create(
         actor=ACTOR,
@@ -39,10 +40,19 @@ def handle_customer(payload: dict[str, Any], delivery: WebhookDelivery) -> str:
         online_customer_id=int(customer_id),
         source="online",
         email_consent=email_consent,
-        sms_consent=sms_consent,
         consent_at=parse_time(email_at, "email_marketing_consent.consent_updated_at") if email_at else None,
         strict=False,
     )
+    # Each channel's consent carries its own time: SMS is recorded separately with its own.
+    if sms_consent is not None and (result.customer.phone or not sms_consent):
+        customer_set_consent(
+            customer_id=result.customer.pk,
+            channel=ConsentChannel.SMS,
+            granted=sms_consent,
+            actor=ACTOR,
+            source="online",
+            occurred_at=parse_time(sms_at, "sms_marketing_consent.consent_updated_at") if sms_at else None,
+        )
     return f"customer {result.customer.pk}: {result.outcome}"
 
 

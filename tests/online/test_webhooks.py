@@ -254,3 +254,19 @@ def test_online_customer_is_matched_to_the_store_customer_by_email(send_webhook)
     existing.refresh_from_db()
     assert existing.phone == "+15125550199"
     assert list(WebhookDelivery.objects.order_by("pk").values_list("status", flat=True)) == ["processed"] * 2
+
+
+def test_each_consent_channel_keeps_its_own_time(send_webhook):
+    from customers.models import ConsentEvent
+
+    payload = {
+        **CUSTOMER,
+        "id": 7012345678902,
+        "sms_marketing_consent": {"state": "subscribed", "consent_updated_at": "2026-02-01T09:00:00-05:00"},
+    }
+    send_webhook("customers/create", payload)
+    process_all()
+
+    times = dict(ConsentEvent.objects.values_list("channel", "occurred_at"))
+    assert times["email"].isoformat() == "2026-03-14T14:22:31+00:00"
+    assert times["sms"].isoformat() == "2026-02-01T14:00:00+00:00"
