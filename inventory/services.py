@@ -1190,16 +1190,38 @@ def stock_order_place(
                 reservation.status = ReservationStatus.COMMITTED
                 reservation.closed_at = now
             Reservation.objects.bulk_update(list(reservations.values()), ["status", "closed_at"])
-        StockLevel.objects.bulk_update(
-            [levels[pair] for pair in pairs],
-            ["on_hand", "committed", "reserved", "needs_count", "updated_at"],
-        )
+        _levels_write([levels[pair] for pair in pairs], now)
         live_publish(topic="stock", payload={"levels": pairs, "reason": "order"})
         found_movements = [m for m in movements if m.operation_key.endswith(":found")]
         return StockOperation(
             key=idempotency_key,
             movements=found_movements + [m for m in movements if not m.operation_key.endswith(":found")],
         )
+
+
+def _levels_write(levels: list[StockLevel], now: datetime) -> None:
+    """Write the on hand, committed, reserved and needs-count figures of locked levels in one
+    statement. Caller holds the rows' locks (the figures were computed from them).
+
+    `UPDATE ... FROM (VALUES ...)` rather than bulk_update: Django builds a CASE expression per
+    field and row, which costs more than the rest of placing an order. Works on PostgreSQL and
+    SQLite (3.33+); only the table and column names are interpolated.
+    """
+    table = connection.ops.quote_name(StockLevel._meta.db_table)
+    rows = ", ".join(["(%s, %s, %s, %s, %s)"] * len(levels))
+    params: list[Any] = []
+    for level in levels:
+        params += [level.pk, level.on_hand, level.committed, level.reserved, level.needs_count]
+    sql = (
+        f"WITH v(id, on_hand, committed, reserved, needs_count) AS (VALUES {rows}) "  # noqa: S608
+        f"UPDATE {table} SET on_hand = v.on_hand, committed = v.committed, reserved = v.reserved, "
+        f"needs_count = v.needs_count, updated_at = %s FROM v WHERE {table}.id = v.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, now])
+        # SQLite's driver reports -1 for a statement that starts with WITH.
+        if cursor.rowcount not in (-1, len(levels)):
+            raise RuntimeError("A locked stock level could not be written.")
 
 
 def _order_levels_lock(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], StockLevel]:

@@ -14,7 +14,7 @@ with the time they run; the demo then dates the movements it just wrote to their
 queryset update of this run's own rows), so velocity and insights see 90 days of history instead
 of one busy day.
 
-Writes are bulk (orders, lines, payments, events per store-day) in one transaction per store-day,
+Writes are bulk (orders, lines, payments, events per store-day), ten store-days per transaction,
 keyed `demo-sale:<store code>:d<days ago>:<n>`: a second run finds the keys and writes nothing,
 and an interrupted run picks up at the first missing day. Each store-day draws from its own
 random stream, so resuming gives the same data as one run.
@@ -57,6 +57,7 @@ from .pricing import Discount, LineInput, price_order
 DEMO_ACTOR = SystemActor("demo-data")
 KEY = "demo-sale"
 CARRIERS = ("UPS", "FedEx", "USPS")
+DAYS_PER_TRANSACTION = 10
 
 
 class Writer(Protocol):
@@ -109,16 +110,16 @@ def seed(options: Mapping[str, Any], rng: random.Random, stdout: Writer) -> None
         if verbose:
             stdout.write("  orders: nothing to do (no days or no locations)")
         return
-    done = set(
-        Order.objects.filter(idempotency_key__startswith=f"{KEY}:", idempotency_key__endswith=":0").values_list(
-            "idempotency_key", flat=True
-        )
-    )
+    # A store-day is done when any of its orders exists (they are written in one transaction).
+    done = {
+        key.rsplit(":", 1)[0]
+        for key in Order.objects.filter(idempotency_key__startswith=f"{KEY}:").values_list("idempotency_key", flat=True)
+    }
     todo = [
         (store, offset)
         for store in stores
         for offset in range(days, 0, -1)
-        if f"{KEY}:{store.code}:d{offset}:0" not in done
+        if f"{KEY}:{store.code}:d{offset}" not in done
     ]
     if not todo:
         if verbose:
@@ -133,27 +134,31 @@ def seed(options: Mapping[str, Any], rng: random.Random, stdout: Writer) -> None
     totals: dict[str, int] = defaultdict(int)
     current = None
     store_stock = None
-    for store, offset in todo:
-        if store is not current:
-            current, store_stock = store, _available(store)
-        assert store_stock is not None
-        day_rng = random.Random(f"{base}:{store.code}:{offset}")
-        counts = _seed_day(
-            store=store,
-            offset=offset,
-            now=now,
-            rng=day_rng,
-            variants=variants,
-            customers=customers,
-            here=store_stock,
-            warehouse=warehouse,
-            warehouse_stock=warehouse_stock,
-            return_stores=other_stores[store.pk],
-        )
-        for name, value in counts.items():
-            totals[name] += value
-        if verbose and totals["orders"] and totals["orders"] % 5000 < counts.get("orders", 0):
-            stdout.write(f"  orders: {totals['orders']:,} orders so far")
+    # Ten store-days per transaction: fewer commits, and an interrupted run loses at most one chunk.
+    chunks = [todo[i : i + DAYS_PER_TRANSACTION] for i in range(0, len(todo), DAYS_PER_TRANSACTION)]
+    for chunk in chunks:
+        with transaction.atomic():
+            for store, offset in chunk:
+                if store is not current:
+                    current, store_stock = store, _available(store)
+                assert store_stock is not None
+                day_rng = random.Random(f"{base}:{store.code}:{offset}")
+                counts = _seed_day(
+                    store=store,
+                    offset=offset,
+                    now=now,
+                    rng=day_rng,
+                    variants=variants,
+                    customers=customers,
+                    here=store_stock,
+                    warehouse=warehouse,
+                    warehouse_stock=warehouse_stock,
+                    return_stores=other_stores[store.pk],
+                )
+                for name, value in counts.items():
+                    totals[name] += value
+                if verbose and totals["orders"] and totals["orders"] % 5000 < counts.get("orders", 0):
+                    stdout.write(f"  orders: {totals['orders']:,} orders so far")
     if verbose:
         stdout.write(
             f"  orders: {totals['orders']:,} orders over {days} days at {len(stores)} stores "
@@ -214,8 +219,7 @@ def _seed_day(
     lost = [] if rng.random() > 0.25 else [rng.choice(list(variants))]
     if not plans:
         return {}
-    with transaction.atomic():
-        return _write_day(store, offset, now, rng, plans, variants, warehouse, here, return_stores, lost)
+    return _write_day(store, offset, now, rng, plans, variants, warehouse, here, return_stores, lost)
 
 
 def _write_day(
@@ -389,7 +393,7 @@ def _write_day(
     Payment.objects.bulk_create(payments)
     day_ref = Reference("demo-day", f"{store.code}:d{offset}")
     keys = [f"{KEY}:{store.code}:d{offset}"]
-    stock.stock_order_place(actor=DEMO_ACTOR, lines=sold, reference=day_ref, idempotency_key=keys[0])
+    stock.stock_order_place(actor=DEMO_ACTOR, lines=sold, reference=day_ref, idempotency_key=keys[0], savepoint=False)
     if fulfilled:
         keys.append(f"demo-fulfil:{store.code}:d{offset}")
         stock.stock_apply(
