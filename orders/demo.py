@@ -114,6 +114,7 @@ def seed(options: Mapping[str, Any], rng: random.Random, stdout: Writer) -> None
     done = {
         key.rsplit(":", 1)[0]
         for key in Order.objects.filter(idempotency_key__startswith=f"{KEY}:").values_list("idempotency_key", flat=True)
+        if key
     }
     todo = [
         (store, offset)
