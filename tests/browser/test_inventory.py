@@ -171,3 +171,24 @@ def test_manager_sees_an_adjustment_error_in_place(tablet, manager, tee):
     assert "Not enough" in error.inner_text()
     assert tablet.get_by_test_id("adjust-delta").input_value() == "-10"
     assert variants["M"].stock_levels.get(location__code="aus-1").on_hand == 3
+
+
+def test_low_stock_list_picks_up_a_sale_elsewhere_live(tablet, associate, store, tee):
+    _, variants = tee
+    small = variants["S"]
+    services.stock_receive(actor=associate, location_id=store.pk, variant_id=small.pk, quantity=5)
+    sign_in(tablet, "associate")
+    tablet.goto("/stock/low/")
+    expect(tablet.get_by_test_id(f"low-{variants['M'].sku}")).to_be_hidden()  # 3 > 2
+    assert wait_for(lambda: live_stream._latest is not None and live_stream._latest.client_count >= 1)
+
+    services.stock_sell_now(actor=associate, location_id=store.pk, variant_id=small.pk, quantity=4)
+
+    row = tablet.get_by_test_id(f"low-{small.sku}")
+    expect(row).to_be_visible(timeout=3000)  # 1 left: on the list without a reload
+    assert "1" in row.inner_text()
+    assert tablet.evaluate("document.documentElement.scrollWidth") <= 1024
+    if SCREENSHOT_DIR:
+        tablet.screenshot(path=os.path.join(SCREENSHOT_DIR, "inventory-low-stock.png"), full_page=True)
+        tablet.goto(f"/stock/ledger/{small.pk}/")
+        tablet.screenshot(path=os.path.join(SCREENSHOT_DIR, "inventory-ledger.png"), full_page=True)

@@ -420,3 +420,16 @@ def _cell(html: str, location_id: int, variant_id: int) -> str:
     marker = f'data-testid="cell-{location_id}-{variant_id}">'
     start = html.index(marker) + len(marker)
     return html[start : html.index("<", start)].strip()
+
+
+def test_home_offers_the_inventory_screens_by_role(client, associate, manager):
+    client.force_login(associate)
+    associate_home = client.get(reverse("home")).content.decode()
+    client.force_login(manager)
+    manager_home = client.get(reverse("home")).content.decode()
+
+    for page in ("inventory:search", "inventory:low-stock"):
+        assert f'href="{reverse(page)}"' in associate_home
+    for page in ("inventory:count", "inventory:adjust"):
+        assert f'href="{reverse(page)}"' not in associate_home
+        assert f'href="{reverse(page)}"' in manager_home
