@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import random
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.apps import apps as django_apps
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -270,5 +272,7 @@ def test_the_celery_task_runs_the_nightly_refresh_and_is_scheduled(store, shirt)
     run_id = insights_nightly_task.delay().get()
 
     assert InsightRun.objects.get(pk=run_id).status == RunStatus.DONE
+    # the data migration's schedule (applied again here: transactional tests flush migration data)
+    importlib.import_module("insights.migrations.0002_beat_schedule").add_schedule(django_apps, None)
     task = PeriodicTask.objects.get(task="insights.tasks.insights_nightly_task")
     assert task.enabled and task.crontab.hour == "4"
