@@ -32,6 +32,7 @@ BENCH_PASSWORD = "bench-password-1"  # noqa: S105 - a throwaway user in a throwa
 LOCATION_PREFIX = "bench-"
 SKU_PREFIX = "BENCH-"
 SEED_KEY = "bench-seed"
+BENCH_LOCATION_CODE = r"^bench-[0-9]{3}$"  # the generated stores; other benchmarks may add their own
 
 
 def server_environment(**extra: str) -> dict[str, str]:
@@ -120,7 +121,7 @@ def ensure_stock(*, locations: int, variants: int, seed: int = 7) -> BenchStock:
     from inventory.barcodes import make_ean13
     from inventory.models import Location, StockLevel, Variant
 
-    have_locations = Location.objects.filter(code__startswith=LOCATION_PREFIX).count()
+    have_locations = Location.objects.filter(code__regex=BENCH_LOCATION_CODE).count()
     have_variants = Variant.objects.filter(sku__startswith=SKU_PREFIX).count()
     if have_locations != locations or have_variants != variants:
         if have_locations or have_variants:
@@ -193,7 +194,7 @@ def ensure_stock(*, locations: int, variants: int, seed: int = 7) -> BenchStock:
                             )
                         )
             location_ids = list(
-                Location.objects.filter(code__startswith=LOCATION_PREFIX).order_by("code").values_list("pk", flat=True)
+                Location.objects.filter(code__regex=BENCH_LOCATION_CODE).order_by("code").values_list("pk", flat=True)
             )
             variant_ids = list(
                 Variant.objects.filter(sku__startswith=SKU_PREFIX).order_by("sku").values_list("pk", flat=True)
@@ -238,7 +239,7 @@ def ensure_stock(*, locations: int, variants: int, seed: int = 7) -> BenchStock:
             cursor.execute("ANALYZE")
         print(f"  generated in {time.perf_counter() - started:.0f} s")
     location_ids = list(
-        Location.objects.filter(code__startswith=LOCATION_PREFIX).order_by("code").values_list("pk", flat=True)
+        Location.objects.filter(code__regex=BENCH_LOCATION_CODE).order_by("code").values_list("pk", flat=True)
     )
     rows = list(Variant.objects.filter(sku__startswith=SKU_PREFIX).order_by("sku").values_list("pk", "sku"))
     levels = StockLevel.objects.filter(location_id__in=location_ids[:1]).count()
@@ -256,7 +257,7 @@ def bench_user_token(*, role: str = "store_associate") -> str:
 
     user, created = User.objects.get_or_create(
         username=f"bench-{role}",
-        defaults={"home_location": Location.objects.filter(code__startswith=LOCATION_PREFIX).order_by("code").first()},
+        defaults={"home_location": Location.objects.filter(code__regex=BENCH_LOCATION_CODE).order_by("code").first()},
     )
     if created:
         user.set_password(BENCH_PASSWORD)
@@ -279,7 +280,8 @@ def free_port() -> int:
 def uvicorn_server(*, workers: int = 1, extra_env: dict[str, str] | None = None) -> Iterator[str]:
     """Serve Omni with uvicorn (bench URLconf) on a free port; yield its base URL; stop it after."""
     port = free_port()
-    env = server_environment(OMNI_ROOT_URLCONF="bench.urls", **(extra_env or {}))
+    # A psycopg pool per server process, as in production (ASGI runs each request on its own thread).
+    env = server_environment(**{"OMNI_ROOT_URLCONF": "bench.urls", "DATABASE_POOL": "1", **(extra_env or {})})
     command = [
         sys.executable,
         "-m",

@@ -25,13 +25,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import (
     BENCH_DATABASE_URL,
-    LOCATION_PREFIX,
     bench_setup,
     django_child_setup,
     median,
     percentile,
 )
 
+HOT_LOCATION = "hot-bench"
 HOT_SKU = "HOT-SERVICE"
 RAW_SKU = "HOT-RAW"
 SELL_OUT_SKU = "HOT-SELL-OUT"
@@ -45,7 +45,7 @@ def _prepare_levels() -> dict[str, tuple[int, int, int]]:
     from inventory import services
     from inventory.models import Location, Product, StockLevel, Variant
 
-    location, _ = Location.objects.get_or_create(code=f"{LOCATION_PREFIX}hot", defaults={"name": "Bench hot store"})
+    location, _ = Location.objects.get_or_create(code=HOT_LOCATION, defaults={"name": "Bench hot store"})
     product, _ = Product.objects.get_or_create(
         style="HOT-STYLE", defaults={"name": "Hot product", "brand": "Bench", "category": "tops"}
     )
@@ -201,7 +201,7 @@ def main() -> None:
     levels = _prepare_levels()
     hot_location, hot_variant, _ = levels[HOT_SKU]
     _, _, raw_level = levels[RAW_SKU]
-    print(f"Hot level: {HOT_SKU} at {LOCATION_PREFIX}hot; each client is a process with its own connection")
+    print(f"Hot level: {HOT_SKU} at {HOT_LOCATION}; each client is a process with its own connection")
 
     service_rates: dict[int, list[float]] = {n: [] for n in client_counts}
     raw_rates: list[float] = []

@@ -12,7 +12,6 @@ locations the reader may act for.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -97,9 +96,8 @@ class RoleTokenAuthentication(TokenAuthentication):
         return cls._sql
 
     def authenticate_credentials(self, key: str) -> tuple[Any, Token]:
-        with connection.cursor() as cursor:
-            cursor.execute(self._statement(), [key])
-            row = cursor.fetchone()
+        rows = selectors.fetch_prepared(self._statement(), [key])
+        row = rows[0] if rows else None
         if row is None:
             raise exceptions.AuthenticationFailed("Invalid token.")
         user = get_user_model().from_db(connection.alias, self._user_fields, row[1:-1])
@@ -253,8 +251,9 @@ class JsonOnlyNegotiation(BaseContentNegotiation):
 class AvailabilityApi(InventoryApi):
     """Stock of one variant at every active location, by SKU or barcode. Two queries in all.
 
-    The hottest read in the system, so its success path skips DRF's negotiation and rendering
-    and writes the selector's dicts as JSON directly; errors still go through the API's handler.
+    The hottest read in the system, so its success path skips DRF's negotiation and rendering:
+    PostgreSQL builds the JSON document and the view passes it through. Errors still go through
+    the API's handler.
     """
 
     renderer_classes = [JSONRenderer]
@@ -334,7 +333,7 @@ class AvailabilityApi(InventoryApi):
             raise ApplicationError("invalid", "Give exactly one of sku or barcode.", {"params": ["sku", "barcode"]})
         if barcode is not None:
             _check_barcode(barcode)
-        body = json.dumps(selectors.variant_availability(sku=sku, barcode=barcode), separators=(",", ":"))
+        body = selectors.variant_availability_json(sku=sku, barcode=barcode)
         return HttpResponse(body, content_type="application/json")
 
 

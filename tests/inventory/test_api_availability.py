@@ -3,6 +3,7 @@
 import pytest
 
 from inventory import services
+from inventory.models import StockLevel
 from tests.factories import LocationFactory, VariantFactory
 from tests.factories.inventory import WarehouseFactory
 
@@ -120,3 +121,23 @@ def test_a_user_with_no_role_is_refused(store, api_client_for):
 
     assert response.status_code == 403
     assert response.json()["code"] == "forbidden_role"
+
+
+def test_the_json_built_by_the_database_equals_the_python_answer(store, other_store, stock):
+    import json
+
+    from inventory import selectors
+
+    variant = VariantFactory(price="19.90")
+    stock(store, variant, 4)
+    services.stock_set_safety(actor=SYSTEM, location_id=store.pk, variant_id=variant.pk, safety_stock=5)
+    stock(other_store, variant, 3)
+    services.stock_reserve(actor=SYSTEM, location_id=other_store.pk, variant_id=variant.pk, quantity=1)
+    StockLevel.objects.filter(location=other_store).update(needs_count=True)
+
+    for lookup in ({"sku": variant.sku}, {"barcode": variant.barcode}):
+        document = json.loads(selectors.variant_availability_json(**lookup))
+        assert document == selectors.variant_availability(**lookup)
+    assert document["variant"]["price"] == "19.90"
+    assert [row["available_raw"] for row in document["locations"]] == [-1, 2]
+    assert document["totals"]["available"] == 2
