@@ -62,3 +62,15 @@ def _api_client_for(user) -> APIClient:
 def api_client_for():
     """`api_client_for(user)`: an API client authenticated with the user's token."""
     return _api_client_for
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests run last, keeping their relative order.
+
+    The session-wide Playwright browser leaves an event loop on the main thread and lifts Django's
+    async-unsafe guard until the session ends; tests collected after it (asyncio.run, async views
+    through the test client) would otherwise depend on whether a browser test ran before them.
+    """
+    items.sort(
+        key=lambda item: item.get_closest_marker("browser") is not None or item.nodeid.startswith("tests/browser/")
+    )
