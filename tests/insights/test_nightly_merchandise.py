@@ -46,6 +46,27 @@ def test_size_demand_counts_net_units_per_store_category_and_size(store, other_s
     assert all(r.lost_units == 0 for r in SizeDemand.objects.all())
 
 
+def test_lost_endless_aisle_demand_counts_in_the_size_curve(store, sizes, cutoff):
+    # given two M sold, and three requests for L that no location could source
+    from orders.models import LostDemand
+
+    make_sale(location=store, placed_at=before(cutoff, 4), lines=[(sizes["M"], 2)])
+    LostDemand.objects.create(
+        location=store, variant=sizes["L"], quantity=3, fulfilment="ship", occurred_at=before(cutoff, 3)
+    )
+    LostDemand.objects.create(
+        location=store, variant=sizes["L"], quantity=5, fulfilment="ship", occurred_at=before(cutoff, -2)
+    )  # after the cutoff: next run
+
+    run = insight_run_nightly(as_of=cutoff)
+
+    rows = {r.size: (r.sold_units, r.lost_units) for r in SizeDemand.objects.filter(run=run, location=store)}
+    assert rows == {"M": (2, 0), "L": (0, 3)}
+    curve = selectors.size_curve_for(run=run, category="tops", location_id=None).curve
+    assert [(s.size, s.share) for s in curve] == [("M", 0.4), ("L", 0.6)]
+    assert selectors.lost_demand_recorded() is True
+
+
 def test_size_curve_of_a_store_and_a_recommended_buy(store, other_store, sizes, cutoff):
     make_sale(
         location=store, placed_at=before(cutoff, 10), lines=[(sizes["S"], 20), (sizes["M"], 40), (sizes["L"], 20)]
