@@ -28,7 +28,7 @@ def make_sale(
     parsed = []
     for line in lines:
         variant, quantity, *rest = line
-        price = Decimal(str(rest[0])) if rest else variant.price
+        price = Decimal(str(rest[0] if rest else variant.price))
         returned = rest[1] if len(rest) > 1 else 0
         parsed.append((variant, quantity, price, returned))
     total = sum((quantity * price for _, quantity, price, _ in parsed), Decimal("0"))
