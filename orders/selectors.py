@@ -171,9 +171,12 @@ def order_visible_to(*, order: Order, location_ids: frozenset[int] | None) -> bo
 
 
 def orders_for_customers(*, customer_ids: list[int], limit: int = 20) -> list[Order]:
-    """A customer's orders (and those of records merged into them), newest first. One query."""
+    """A customer's orders (and those of records merged into them), newest first, with their
+    fulfilments (where to collect, tracking). Two queries."""
+    fulfilments = Fulfilment.objects.select_related("pickup_location").order_by("pk")
     return list(
         Order.objects.select_related("location")
+        .prefetch_related(Prefetch("fulfilments", queryset=fulfilments))
         .filter(customer_id__in=customer_ids)
         .order_by("-placed_at", "-id")[:limit]
     )

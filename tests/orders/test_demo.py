@@ -40,9 +40,12 @@ def test_demo_sales_history_goes_through_the_ledger_and_is_idempotent():
     # The ledger sums to the levels.
     for level in StockLevel.objects.all():
         for state in ("on_hand", "committed", "reserved"):
-            ledger = StockMovement.objects.filter(
-                location_id=level.location_id, variant_id=level.variant_id, state=state
-            ).aggregate(q=Sum("quantity"))["q"] or 0
+            ledger = (
+                StockMovement.objects.filter(
+                    location_id=level.location_id, variant_id=level.variant_id, state=state
+                ).aggregate(q=Sum("quantity"))["q"]
+                or 0
+            )
             assert ledger == getattr(level, state)
         assert level.available >= 0
     assert not StockMovement.objects.filter(reason=MovementReason.FOUND_STOCK).exists()

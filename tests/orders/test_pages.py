@@ -246,11 +246,13 @@ def test_return_at_another_store_page(client, variant, network, associate, other
     assert order.status == Status.RETURNED
 
 
-def test_customer_history_fragment(signed_in, variant, network, associate, customer):
+def test_customer_history_fragment(signed_in, variant, network, associate, customer, django_assert_num_queries):
     give_stock(network["store"], variant, 1)
     order = place(associate, draft(location=network["store"], customer=customer, lines=[take_now(variant)])).order
 
-    response = signed_in.get(f"/orders/customer/{customer.pk}/history/", **HX)
+    # session, user, current location, roles, merged records, orders, fulfilments
+    with django_assert_num_queries(7):
+        response = signed_in.get(f"/orders/customer/{customer.pk}/history/", **HX)
 
     assert order.number in response.content.decode()
     assert "<html" not in response.content.decode()
