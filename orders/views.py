@@ -86,7 +86,7 @@ def _sale(request: HttpRequest, *, status: int = 200, error: str = "", **extra: 
     return render(request, _fragment(request, SELL, "sale"), context, status=status)
 
 
-def _sale_or_error(request: HttpRequest, action: Any) -> HttpResponse:
+def _sale_or_error(request: HttpRequest, action: Any, **extra: Any) -> HttpResponse:
     try:
         action()
     except ApplicationError as error:
@@ -97,7 +97,7 @@ def _sale_or_error(request: HttpRequest, action: Any) -> HttpResponse:
             error_code=error.code,
             error_extra=error.extra,
         )
-    return _sale(request)
+    return _sale(request, **extra)
 
 
 @never_cache
@@ -149,7 +149,9 @@ def sell_scan(request: HttpRequest) -> HttpResponse:
         )
     cart = services.cart_get_or_create(user=request.user, location_id=location.pk)
     return _sale_or_error(
-        request, lambda: services.cart_add(actor=request.user, cart_id=cart.pk, variant_id=variant.pk)
+        request,
+        lambda: services.cart_add(actor=request.user, cart_id=cart.pk, variant_id=variant.pk),
+        clear_results=True,
     )
 
 
@@ -168,7 +170,7 @@ def sell_add(request: HttpRequest) -> HttpResponse:
             kind=request.POST.get("kind", FulfilmentKind.TAKE_NOW),
         )
 
-    return _sale_or_error(request, add)
+    return _sale_or_error(request, add, clear_results=True)
 
 
 @require_POST
