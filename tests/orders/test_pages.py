@@ -262,3 +262,30 @@ def test_warehouse_operator_cannot_open_the_sale(client, warehouse_operator):
     client.force_login(warehouse_operator)
 
     assert client.get("/sell/").status_code == 403
+
+
+def _count_queries(client, url):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+def test_list_pages_cost_the_same_for_one_or_many_rows(
+    client, warehouse_operator, variant, network, associate, customer
+):
+    give_stock(network["warehouse"], variant, 10)
+    client.force_login(warehouse_operator)
+
+    def order():
+        place(associate, draft(location=network["store"], customer=customer, lines=[ship(variant)]))
+
+    order()
+    one = (_count_queries(client, "/fulfil/"), _count_queries(client, "/orders/"))
+    for _ in range(3):
+        order()
+    many = (_count_queries(client, "/fulfil/"), _count_queries(client, "/orders/"))
+
+    assert one == many
