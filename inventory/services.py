@@ -30,12 +30,15 @@ Guards
 
 from __future__ import annotations
 
+import contextlib
+import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import Enum
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -43,7 +46,9 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from omni.live import _wake as live_wake
 from omni.live import live_publish
+from omni.models import LiveEvent
 
 from .barcodes import is_valid_gtin
 from .errors import (
@@ -557,7 +562,15 @@ def stock_reserve(
             raise IdempotencyConflictError(key)
         return existing
     actor_fields = _actor_fields(actor)
+    change = LevelChange(location_id, variant_id, {"reserved": quantity}, Guard.AVAILABLE)
     try:
+        if connection.vendor == "postgresql" and getattr(settings, "OMNI_ONE_STATEMENT_RESERVE", True):
+            reservation = _reserve_in_one_statement(
+                change=change, expires_at=expires_at, reference=reference, key=key, actor_fields=actor_fields
+            )
+            if reservation is None:
+                raise _shortage_error(change)
+            return reservation
         with transaction.atomic():
             reservation = Reservation.objects.create(
                 location_id=location_id,
@@ -571,7 +584,7 @@ def stock_reserve(
             )
             _apply(
                 key=key,
-                changes=[LevelChange(location_id, variant_id, {"reserved": quantity}, Guard.AVAILABLE)],
+                changes=[change],
                 reason=MovementReason.RESERVATION,
                 actor=actor,
                 reference=Reference("reservation", str(reservation.pk)),
@@ -584,6 +597,91 @@ def stock_reserve(
         if (existing.location_id, existing.variant_id, existing.quantity) != (location_id, variant_id, quantity):
             raise IdempotencyConflictError(key) from None
         return existing
+
+
+def _reservation_sql() -> str:
+    """One statement that does what `_apply` does for a reservation, plus the hold itself.
+
+    The guarded UPDATE feeds the inserts: no row (the guard failed) means nothing is written.
+    """
+    reservation_columns = [str(f.column) for f in Reservation._meta.concrete_fields]
+    movement = StockMovement._meta.db_table
+    return f"""
+WITH level AS (
+    UPDATE {_LEVEL_TABLE} SET reserved = reserved + %(quantity)s, updated_at = %(now)s
+    WHERE location_id = %(location_id)s AND variant_id = %(variant_id)s AND available >= %(quantity)s
+    RETURNING location_id, variant_id
+),
+hold AS (
+    INSERT INTO {Reservation._meta.db_table} (location_id, variant_id, quantity, status, expires_at,
+        reference_type, reference_id, idempotency_key, created_by_id, created_at, closed_at)
+    SELECT location_id, variant_id, %(quantity)s, %(status)s, %(expires_at)s, %(reference_type)s,
+        %(reference_id)s, %(key)s, %(actor_id)s, %(now)s, NULL
+    FROM level
+    RETURNING {", ".join(reservation_columns)}
+),
+movement AS (
+    INSERT INTO {movement} (location_id, variant_id, state, quantity, reason, reason_code, note,
+        reference_type, reference_id, actor_id, actor_label, operation_key, idempotency_key, created_at)
+    SELECT location_id, variant_id, 'reserved', %(quantity)s, %(reason)s, '', '', 'reservation', id::text,
+        %(actor_id)s, %(actor_label)s, %(key)s, %(movement_key)s, %(now)s
+    FROM hold
+    RETURNING id
+),
+event AS (
+    INSERT INTO {LiveEvent._meta.db_table} (topic, payload, created_at)
+    SELECT 'stock', %(payload)s::jsonb, %(now)s FROM hold
+    RETURNING id
+)
+SELECT hold.*, (SELECT id FROM event), (SELECT id FROM movement) FROM hold
+"""  # noqa: S608 - table and column names from model metadata; every value is a parameter
+
+
+_RESERVATION_SQL: str | None = None
+
+
+def _reserve_in_one_statement(
+    *, change: LevelChange, expires_at: datetime | None, reference: Reference, key: str, actor_fields: dict[str, Any]
+) -> Reservation | None:
+    """Reserve on PostgreSQL in one statement; None when the guard failed (nothing was written).
+
+    The same steps as the general path (guarded UPDATE, the hold, its movement, the live event),
+    atomic as one statement. Outside a transaction it commits on its own, so the level's row lock
+    lasts one statement instead of the round trips between the UPDATE and a separate COMMIT: on
+    a hot variant those round trips were the queue everyone waited in (bench/hot_variant.py).
+    Inside a caller's transaction it runs in a savepoint. A reused key raises IntegrityError.
+    """
+    global _RESERVATION_SQL
+    if _RESERVATION_SQL is None:
+        _RESERVATION_SQL = _reservation_sql()
+    quantity = change.deltas["reserved"]
+    actor = actor_fields["actor"]
+    params = {
+        "quantity": quantity,
+        "now": timezone.now(),
+        "location_id": change.location_id,
+        "variant_id": change.variant_id,
+        "status": ReservationStatus.ACTIVE.value,
+        "expires_at": expires_at,
+        "reference_type": reference.type,
+        "reference_id": reference.id,
+        "key": key,
+        "actor_id": actor.pk if actor is not None else None,
+        "actor_label": actor_fields["actor_label"],
+        "reason": MovementReason.RESERVATION.value,
+        "movement_key": f"{key}|{change.location_id}|{change.variant_id}|reserved",
+        "payload": json.dumps({"levels": [[change.location_id, change.variant_id]], "reason": "reservation"}),
+    }
+    savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+    with savepoint, connection.cursor() as cursor:
+        cursor.execute(_RESERVATION_SQL, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    fields = [f.attname for f in Reservation._meta.concrete_fields]
+    reservation = Reservation.from_db(connection.alias, fields, row[: len(fields)])
+    transaction.on_commit(partial(live_wake, row[len(fields)]))
+    return reservation
 
 
 def _close_reservations(
@@ -1062,6 +1160,7 @@ def stock_order_place(
     reference: Reference = NO_REFERENCE,
     idempotency_key: str,
     savepoint: bool = True,
+    check_existing: bool = True,
 ) -> StockOperation:
     """Commit and sell every line of an order in one atomic operation whose query count does not
     depend on the number of lines (placing an order must be fast and its cost pinned).
@@ -1077,7 +1176,9 @@ def stock_order_place(
     key under those locks, compute the new figures from the locked rows, then write the movements,
     the reservations and the levels in one bulk statement each. Inside a caller's transaction it
     takes a savepoint, so the caller may go on after an error; `savepoint=False` saves those two
-    queries for a caller whose transaction rolls back as a whole anyway (placing an order).
+    queries for a caller whose transaction rolls back as a whole anyway (placing an order), and
+    `check_existing=False` the key check for a caller whose own unique key already rules out a
+    repeat in the same transaction (a repeat would then fail loudly on the movements' unique key).
 
     Raises InsufficientStockError naming the first level short of stock (nothing is written).
     Database check constraints back every figure.
@@ -1118,7 +1219,7 @@ def stock_order_place(
         levels = _order_levels_lock(pairs)
         # Checked under the level locks: a concurrent duplicate of this key waited for them and now
         # sees the first one's movements (so no savepoint is needed around the inserts below).
-        existing = _existing_operation(idempotency_key)
+        existing = _existing_operation(idempotency_key) if check_existing else None
         if existing is not None:
             return existing
         missing_sales = [

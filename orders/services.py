@@ -653,7 +653,10 @@ def _place(*, actor: Any, draft: OrderDraft, key: str) -> PlaceResult:
             ],
             reference=reference,
             idempotency_key=f"order:{key}",
-            savepoint=False,  # this transaction rolls back as a whole on any error
+            # This transaction rolls back as a whole on any error, and the order's unique key
+            # (inserted above) already makes a repeat impossible: skip the savepoint and the check.
+            savepoint=False,
+            check_existing=False,
         )
         events = [
             _event(
@@ -721,12 +724,11 @@ def _place(*, actor: Any, draft: OrderDraft, key: str) -> PlaceResult:
             if fulfilment.needs_transfer:
                 events.append(_request_transfer(order, fulfilment, parts, groups, actor=actor, at=now))
         OrderEvent.objects.bulk_create(events)
-        if order.customer_id:
-            # The customer's purchase record and points follow after commit (customers' own
-            # transaction, idempotent by key): the sale does not wait on, or lock, their ledger.
-            _queue("record_customer_purchase", order_id=order.pk)
-        if order.contact_email:
-            _queue("send_order_confirmation", order_id=order.pk)
+        if order.customer_id or order.contact_email:
+            # One task after commit: the customer's purchase record and points (customers' own
+            # transaction, idempotent by key - the sale neither waits on nor locks their ledger),
+            # then the confirmation email (sent once).
+            _queue("order_placed_followups", order_id=order.pk)
     logger.info("order %s placed: %s parts, total %s", order.number, len(parts), order.total)
     # The caller shows the lines and fulfilments it just placed: no query to read them back.
     order._prefetched_objects_cache = {  # type: ignore[attr-defined]

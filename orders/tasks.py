@@ -32,6 +32,14 @@ def send_ready_for_pickup(*, fulfilment_id: int) -> bool:
 
 
 @shared_task(ignore_result=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def order_placed_followups(*, order_id: int) -> None:
+    """After an order committed: the customer's purchase record and points, then the confirmation
+    email. Both are idempotent, so a retry (the mail server was down) repeats nothing."""
+    services.order_record_customer_purchase(order_id=order_id)
+    emails.send_order_confirmation(order_id=order_id)
+
+
+@shared_task(ignore_result=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
 def record_customer_purchase(*, order_id: int) -> bool:
     """The customer's purchase record and loyalty points for a placed order (after commit)."""
     return services.order_record_customer_purchase(order_id=order_id)

@@ -13,10 +13,10 @@ from tests.factories.orders import card, collect, draft, give_stock, ship, take_
 pytestmark = pytest.mark.django_db
 
 # Idempotency check, variants, locations, sourcing candidates, order, fulfilments, lines, payments,
-# events (9); stock (inventory.stock_order_place): lock levels, operation check, movements, levels,
-# live event (5); savepoint and release of the test's own transaction (2). The customer's purchase
+# events (9); stock (inventory.stock_order_place): lock levels, movements, levels, live event (4);
+# savepoint and release of the test's own transaction (2). The customer's purchase
 # record and points go to a task after commit. Pinned so a per-line query cannot creep in.
-PLACE_QUERIES = 16
+PLACE_QUERIES = 15
 
 
 def _order(network, associate, customer, lines_per_kind):
