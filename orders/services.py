@@ -224,6 +224,13 @@ class DraftLine:
     discount: Discount = NO_DISCOUNT
     discount_approved_by: Any = None
     eta: date | None = None
+    unit_price: Decimal | None = None  # online orders only: the price the shop charged (incl. tax)
+
+
+def _unit_price(draft: OrderDraft, part: _Part) -> Decimal:
+    """The price a part sells at: the online shop's price for online orders, else the catalogue's."""
+    charged = draft.lines[part.draft_index].unit_price
+    return charged if charged is not None else part.variant.price
 
 
 @dataclass
@@ -357,6 +364,15 @@ def _validate_draft(draft: OrderDraft) -> None:
             raise InvalidOrderError("Take-now lines are sold in a store.", {"line": index})
         if line.kind == FulfilmentKind.COLLECT and not (line.pickup_location_id or draft.location_id):
             raise InvalidOrderError(f"Line {index + 1}: choose where to collect.", {"line": index})
+        if line.unit_price is not None and (
+            draft.channel != Channel.ONLINE
+            or not isinstance(line.unit_price, Decimal)
+            or line.unit_price < 0
+            or line.unit_price != cents(line.unit_price)
+        ):
+            raise InvalidOrderError(
+                f"Line {index + 1}: a charged price is for online orders, in cents, zero or more.", {"line": index}
+            )
         if line.reservation_id is not None and line.source_location_id is None:
             raise InvalidOrderError("A held line names the location of its hold.", {"line": index})
     kinds = {line.kind for line in draft.lines}
@@ -455,7 +471,7 @@ def _price_parts(draft: OrderDraft, parts: list[_Part], locations: dict[int, Loc
             discount = Discount("amount", shares[siblings.index(part)])
         inputs.append(
             pricing.LineInput(
-                unit_price=part.variant.price,
+                unit_price=_unit_price(draft, part),
                 quantity=part.quantity,
                 tax_rate=locations[_tax_location_id(part, draft.location_id)].tax_rate,
                 discount=discount,
@@ -621,7 +637,7 @@ def _place(*, actor: Any, draft: OrderDraft, key: str) -> PlaceResult:
                     kind=part.kind,
                     source_location_id=part.source_id,
                     quantity=part.quantity,
-                    unit_price=part.variant.price,
+                    unit_price=_unit_price(draft, part),
                     line_discount=line.line_discount,
                     order_discount_share=line.order_discount_share,
                     total=line.total,
@@ -1124,8 +1140,9 @@ def _collection_code() -> str:
 def fulfilment_mark_ready(*, actor: Any, fulfilment_id: int) -> Fulfilment:
     """The goods wait at the pickup counter: a collection code is drawn and emailed to the customer.
 
-    Raises CancelNotAllowedError-style conflict (InvalidTransitionError) when the stock is still on
-    its way from another store.
+    Raises PickError while the stock is still on its way from another store (the transfer sync
+    marks it ready when it arrives), InvalidTransitionError for anything but a collect fulfilment
+    before pickup.
     """
     with transaction.atomic():
         fulfilment = _locked_fulfilment(fulfilment_id)
