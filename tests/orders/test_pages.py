@@ -289,3 +289,14 @@ def test_list_pages_cost_the_same_for_one_or_many_rows(
     many = (_count_queries(client, "/fulfil/"), _count_queries(client, "/orders/"))
 
     assert one == many
+
+
+def test_card_without_last_four_digits_is_refused_by_the_terminal_adapter(signed_in, variant, network):
+    signed_in.post("/sell/scan/", {"code": variant.sku}, **HX)
+    key = Cart.objects.get().checkout_key
+
+    response = signed_in.post("/sell/checkout/", {"checkout_key": key, "card_amount": "49.00", "card_ref": "A1"}, **HX)
+
+    assert response.status_code == 400
+    assert "last four digits" in response.content.decode()
+    assert not Order.objects.exists()
