@@ -17,6 +17,18 @@ from tests.factories.inventory import ProductFactory, VariantFactory
 pytestmark = pytest.mark.browser
 
 
+@pytest.fixture
+def shirt(db):
+    return VariantFactory(product=ProductFactory(category="tops"), size="M", price="40.00")
+
+
+@pytest.fixture
+def sizes(db):
+    """One top in XS..XL (same product)."""
+    product = ProductFactory(category="tops", season="SS26")
+    return {size: VariantFactory(product=product, size=size, price="50.00") for size in ("XS", "S", "M", "L", "XL")}
+
+
 def test_a_manager_reads_the_size_curve_chart_and_splits_a_buy(page, login, live_url, manager, store, sizes):
     shoes = {size: VariantFactory(product=ProductFactory(category="shoes"), size=size) for size in ("40", "41", "42")}
     cutoff = cutoff_for(timezone.now())

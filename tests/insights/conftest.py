@@ -4,7 +4,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.browser.conftest import browser, live_url, login, page  # noqa: F401 - the browser fixtures, shared
 from tests.factories.inventory import ProductFactory, VariantFactory
 
 # Runs read complete days before midnight UTC of AS_OF.

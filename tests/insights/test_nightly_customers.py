@@ -269,7 +269,7 @@ def test_the_run_costs_the_same_queries_for_3_or_30_customers(store, shirt, djan
 def test_the_celery_task_runs_the_nightly_refresh_and_is_scheduled(store, shirt):
     _history(store, shirt, days=[20, 5])
 
-    run_id = insights_nightly_task.delay().get()
+    run_id = insights_nightly_task.apply().get()  # runs the task here, as a worker would
 
     assert InsightRun.objects.get(pk=run_id).status == RunStatus.DONE
     # the data migration's schedule (applied again here: transactional tests flush migration data)
