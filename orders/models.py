@@ -14,15 +14,30 @@ Every write goes through orders.services; these models hold fields and constrain
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
 
 from inventory.models import Location, Reservation, Variant
 
 ORDER_NUMBER_PREFIX = "SO-"
+
+
+# Money columns hold whole cents. SQLite keeps decimals as floating point, so an equality between
+# a column and arithmetic on other columns (64.99 - 6.50) can miss by a hair there; comparing
+# within half a cent is exact on PostgreSQL (every value is a whole cent) and right on SQLite.
+HALF_CENT = Value(Decimal("0.005"), output_field=models.DecimalField(max_digits=12, decimal_places=3))
+
+
+def cents_equal_condition(field: str, expression: Any) -> Q:
+    return Q(**{f"{field}__gte": expression - HALF_CENT}) & Q(**{f"{field}__lte": expression + HALF_CENT})
+
+
+def cents_equal(field: str, expression: Any, *, name: str) -> models.CheckConstraint:
+    return models.CheckConstraint(condition=cents_equal_condition(field, expression), name=name)
 
 
 class Channel(models.TextChoices):
@@ -133,9 +148,7 @@ class Order(models.Model):
             ),
             models.CheckConstraint(condition=Q(tax_total__lte=F("total")), name="order_tax_within_total"),
             models.CheckConstraint(condition=Q(refunded_total__lte=F("paid_total")), name="order_refund_within_paid"),
-            models.CheckConstraint(
-                condition=Q(total=F("subtotal") - F("discount_total")), name="order_total_is_subtotal_less_discount"
-            ),
+            cents_equal("total", F("subtotal") - F("discount_total"), name="order_total_is_subtotal_less_discount"),
         ]
         indexes = [
             models.Index(fields=["location", "-placed_at"], name="order_location_placed"),
@@ -402,7 +415,10 @@ class Payment(models.Model):
             ),
             models.CheckConstraint(
                 condition=~Q(tender="cash")
-                | (Q(cash_tendered__gte=F("amount")) & Q(change_given=F("cash_tendered") - F("amount"))),
+                | (
+                    Q(cash_tendered__gte=F("amount"))
+                    & cents_equal_condition("change_given", F("cash_tendered") - F("amount"))
+                ),
                 name="payment_cash_change",
             ),
             models.CheckConstraint(
