@@ -149,7 +149,7 @@ IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 if not CELERY_BROKER_URL:
-    broker_dirs = {name: VAR_DIR / "broker" / name for name in ("out", "processed")}
+    broker_dirs = {name: VAR_DIR / "broker" / name for name in ("out", "processed", "control")}
     for folder in broker_dirs.values():
         folder.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
@@ -157,6 +157,7 @@ if not CELERY_BROKER_URL:
         "data_folder_in": str(broker_dirs["out"]),
         "data_folder_out": str(broker_dirs["out"]),
         "data_folder_processed": str(broker_dirs["processed"]),
+        "control_folder": str(broker_dirs["control"]),  # else Kombu writes ./control in the working dir
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
