@@ -8,53 +8,17 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import psycopg
-from django.conf import settings
 from django.db import connection
 from django.db.models import F, Q, QuerySet
 
 from .errors import UnknownVariantError
 from .models import STOCK_STATES, Location, Product, StockLevel, StockMovement, Variant
-
-# --- Prepared reads ----------------------------------------------------------------------------
-
-
-class _PreparingCursor(psycopg.Cursor[Any]):
-    """A server-binding psycopg cursor that prepares every statement it runs."""
-
-    def execute(self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: Any = None) -> Any:
-        return super().execute(query, params, prepare=True, binary=binary)
-
-
-def fetch_prepared(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-    """Run a hot, fixed read as a server-side prepared statement on PostgreSQL; return its rows.
-
-    PostgreSQL then parses and plans it once per connection instead of on every request: for the
-    availability lookup, planning the join cost more than running it. Django keeps prepared
-    statements off (its cursors bind client-side), so this uses a server-binding psycopg cursor
-    inside Django's cursor wrapper (queries are still logged and counted). Set
-    OMNI_PREPARED_STATEMENTS = False behind a transaction-pooling PgBouncer older than 1.21.
-    """
-    if connection.vendor != "postgresql" or not getattr(settings, "OMNI_PREPARED_STATEMENTS", True):
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return list(cursor.fetchall())
-    connection.ensure_connection()
-    raw = connection.connection
-    if raw.prepare_threshold is None:
-        # Only statements run here are prepared: Django's own cursors bind client-side and never are.
-        raw.prepare_threshold = 2**31 - 1
-    prepared: Any = _PreparingCursor(raw)  # Any: the stubs expect a wrapper where Django takes a DB-API cursor
-    wrapped = connection.make_debug_cursor(prepared) if connection.queries_logged else connection.make_cursor(prepared)
-    with wrapped:
-        wrapped.execute(sql, params)
-        return list(wrapped.fetchall())
-
+from .prepared import fetch_prepared
 
 # --- Availability ------------------------------------------------------------------------------
 

@@ -71,6 +71,7 @@ from .models import (
     StockState,
     Variant,
 )
+from .prepared import fetch_prepared
 
 # --- Actors ------------------------------------------------------------------------------------
 
@@ -608,29 +609,32 @@ def _reservation_sql() -> str:
     movement = StockMovement._meta.db_table
     return f"""
 WITH level AS (
-    UPDATE {_LEVEL_TABLE} SET reserved = reserved + %(quantity)s, updated_at = %(now)s
-    WHERE location_id = %(location_id)s AND variant_id = %(variant_id)s AND available >= %(quantity)s
+    UPDATE {_LEVEL_TABLE} SET reserved = reserved + %(quantity)s::integer, updated_at = %(now)s::timestamptz
+    WHERE location_id = %(location_id)s::bigint AND variant_id = %(variant_id)s::bigint
+        AND available >= %(quantity)s::integer
     RETURNING location_id, variant_id
 ),
 hold AS (
     INSERT INTO {Reservation._meta.db_table} (location_id, variant_id, quantity, status, expires_at,
         reference_type, reference_id, idempotency_key, created_by_id, created_at, closed_at)
-    SELECT location_id, variant_id, %(quantity)s, %(status)s, %(expires_at)s, %(reference_type)s,
-        %(reference_id)s, %(key)s, %(actor_id)s, %(now)s, NULL
+    SELECT location_id, variant_id, %(quantity)s::integer, %(status)s::text, %(expires_at)s::timestamptz,
+        %(reference_type)s::text, %(reference_id)s::text, %(key)s::text, %(actor_id)s::bigint,
+        %(now)s::timestamptz, NULL
     FROM level
     RETURNING {", ".join(reservation_columns)}
 ),
 movement AS (
     INSERT INTO {movement} (location_id, variant_id, state, quantity, reason, reason_code, note,
         reference_type, reference_id, actor_id, actor_label, operation_key, idempotency_key, created_at)
-    SELECT location_id, variant_id, 'reserved', %(quantity)s, %(reason)s, '', '', 'reservation', id::text,
-        %(actor_id)s, %(actor_label)s, %(key)s, %(movement_key)s, %(now)s
+    SELECT location_id, variant_id, 'reserved', %(quantity)s::integer, %(reason)s::text, '', '', 'reservation',
+        id::text, %(actor_id)s::bigint, %(actor_label)s::text, %(key)s::text, %(movement_key)s::text,
+        %(now)s::timestamptz
     FROM hold
     RETURNING id
 ),
 event AS (
     INSERT INTO {LiveEvent._meta.db_table} (topic, payload, created_at)
-    SELECT 'stock', %(payload)s::jsonb, %(now)s FROM hold
+    SELECT 'stock', %(payload)s::text::jsonb, %(now)s::timestamptz FROM hold
     RETURNING id
 )
 SELECT hold.*, (SELECT id FROM event), (SELECT id FROM movement) FROM hold
@@ -673,11 +677,11 @@ def _reserve_in_one_statement(
         "payload": json.dumps({"levels": [[change.location_id, change.variant_id]], "reason": "reservation"}),
     }
     savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
-    with savepoint, connection.cursor() as cursor:
-        cursor.execute(_RESERVATION_SQL, params)
-        row = cursor.fetchone()
-    if row is None:
+    with savepoint:
+        rows = fetch_prepared(_RESERVATION_SQL, params)
+    if not rows:
         return None
+    row = rows[0]
     fields = [f.attname for f in Reservation._meta.concrete_fields]
     reservation = Reservation.from_db(connection.alias, fields, row[: len(fields)])
     transaction.on_commit(partial(live_wake, row[len(fields)]))

@@ -51,7 +51,9 @@ def run_threads(count, work):
     return results, errors
 
 
-def test_twenty_buyers_for_the_last_five_units_exactly_five_win():
+@pytest.mark.parametrize("one_statement", [True, False], ids=["one-statement", "general-path"])
+def test_twenty_buyers_for_the_last_five_units_exactly_five_win(settings, one_statement):
+    settings.OMNI_ONE_STATEMENT_RESERVE = one_statement
     store, variant = LocationFactory(), VariantFactory()
     services.stock_receive(actor=SYSTEM, location_id=store.pk, variant_id=variant.pk, quantity=5)
 

@@ -127,3 +127,109 @@ def test_expired_reservations_are_released(store):
     assert hold.status == ReservationStatus.EXPIRED
     assert level(store, variant).available == 2
     assert services.reservations_expire() == 0
+
+
+@pytest.fixture(params=[True, False], ids=["one-statement", "general-path"])
+def reserve_path(request, settings):
+    """Run a test through both reservation paths (PostgreSQL's one statement and the general one)."""
+    settings.OMNI_ONE_STATEMENT_RESERVE = request.param
+    return request.param
+
+
+def test_reservation_writes_hold_movement_event_and_level_together(store, reserve_path, associate):
+    from omni.models import LiveEvent
+
+    variant = VariantFactory()
+    services.stock_receive(actor=SYSTEM, location_id=store.pk, variant_id=variant.pk, quantity=5)
+    events_before = LiveEvent.objects.count()
+
+    hold = services.stock_reserve(
+        actor=associate,
+        location_id=store.pk,
+        variant_id=variant.pk,
+        quantity=2,
+        reference=services.Reference("cart", "C-9"),
+        idempotency_key="cart-9-line-1",
+    )
+
+    hold.refresh_from_db()
+    assert (hold.status, hold.quantity, hold.reference_type, hold.reference_id) == ("active", 2, "cart", "C-9")
+    assert hold.created_by == associate
+    assert hold.expires_at is not None
+    row = level(store, variant)
+    assert (row.reserved, row.available) == (2, 3)
+    movement = StockMovement.objects.get(state="reserved")
+    assert (movement.quantity, movement.reason, movement.actor, movement.actor_label) == (
+        2,
+        MovementReason.RESERVATION,
+        associate,
+        "associate",
+    )
+    assert (movement.reference_type, movement.reference_id, movement.operation_key) == (
+        "reservation",
+        str(hold.pk),
+        "cart-9-line-1",
+    )
+    event = LiveEvent.objects.order_by("-pk").first()
+    assert LiveEvent.objects.count() == events_before + 1
+    assert event.payload == {"levels": [[store.pk, variant.pk]], "reason": "reservation"}
+
+
+def test_reservation_refused_writes_nothing_on_either_path(store, reserve_path):
+    from omni.models import LiveEvent
+
+    variant = VariantFactory()
+    services.stock_receive(actor=SYSTEM, location_id=store.pk, variant_id=variant.pk, quantity=1)
+    before = (StockMovement.objects.count(), LiveEvent.objects.count())
+
+    with pytest.raises(InsufficientStockError) as error:
+        services.stock_reserve(actor=SYSTEM, location_id=store.pk, variant_id=variant.pk, quantity=2)
+
+    assert error.value.extra["available"] == 1
+    assert (StockMovement.objects.count(), LiveEvent.objects.count()) == before
+    assert not services.Reservation.objects.exists()
+    assert level(store, variant).reserved == 0
+
+
+def test_reservation_of_a_level_that_does_not_exist_is_refused(store, reserve_path):
+    variant = VariantFactory()
+
+    with pytest.raises(InsufficientStockError):
+        services.stock_reserve(actor=SYSTEM, location_id=store.pk, variant_id=variant.pk, quantity=1)
+
+    assert not StockMovement.objects.exists()
+
+
+def test_reservation_key_replayed_returns_the_first_hold_and_a_different_one_conflicts(store, reserve_path):
+    from inventory.errors import IdempotencyConflictError
+
+    variant = VariantFactory()
+    services.stock_receive(actor=SYSTEM, location_id=store.pk, variant_id=variant.pk, quantity=5)
+    first = services.stock_reserve(
+        actor=SYSTEM, location_id=store.pk, variant_id=variant.pk, quantity=2, idempotency_key="k"
+    )
+
+    again = services.stock_reserve(
+        actor=SYSTEM, location_id=store.pk, variant_id=variant.pk, quantity=2, idempotency_key="k"
+    )
+    with pytest.raises(IdempotencyConflictError):
+        services.stock_reserve(
+            actor=SYSTEM, location_id=store.pk, variant_id=variant.pk, quantity=3, idempotency_key="k"
+        )
+
+    assert again.pk == first.pk
+    assert level(store, variant).reserved == 2
+
+
+def test_reservation_inside_a_callers_transaction_rolls_back_with_it(store, reserve_path):
+    from django.db import transaction
+
+    variant = VariantFactory()
+    services.stock_receive(actor=SYSTEM, location_id=store.pk, variant_id=variant.pk, quantity=5)
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        services.stock_reserve(actor=SYSTEM, location_id=store.pk, variant_id=variant.pk, quantity=2)
+        raise RuntimeError("the caller failed after reserving")
+
+    assert level(store, variant).reserved == 0
+    assert not StockMovement.objects.filter(state="reserved").exists()
