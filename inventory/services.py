@@ -15,6 +15,10 @@ level, plus a guard saying what must still hold afterwards. `_apply` runs it:
 4. A live event is written in the same transaction (omni.live), with the movements before the
    level locks are taken, and wakes the screens after commit.
 
+On PostgreSQL a reservation (the hottest write: every cart line) runs steps 2-4 as one
+data-modifying statement in which the guarded UPDATE feeds the inserts, so the level's row lock
+lasts one statement rather than the round trips to a separate COMMIT (_reserve_in_one_statement).
+
 Concurrent duplicates (a double tap) both pass step 1; the second then blocks on the unique
 idempotency key until the first commits, gets IntegrityError, and returns the first's result.
 Database CheckConstraints (states >= 0, promised <= on hand) back every guard.
