@@ -1120,6 +1120,12 @@ def catalogue_upsert_product(
             barcode = data.barcode if data.barcode and is_valid_gtin(data.barcode) else None
             if data.barcode and barcode is None:
                 result.skipped.append(f"SKU {data.sku}: barcode {data.barcode} is not a valid GTIN (dropped)")
+            others = Variant.objects.filter(barcode=barcode)
+            if variant is not None:
+                others = others.exclude(pk=variant.pk)
+            if barcode and others.exists():
+                result.skipped.append(f"SKU {data.sku}: barcode {barcode} belongs to another variant (dropped)")
+                barcode = None
             fields = {
                 "size": data.size[:20] or "One size",
                 "colour": data.colour[:40],

@@ -39,6 +39,7 @@ from .models import DeliveryStatus, OnlineInventoryLevel, OnlineLocation, Online
 
 logger = logging.getLogger(__name__)
 ACTOR = SystemActor("online-store")
+MAX_ATTEMPTS = 8
 FINAL_STATUSES = {DeliveryStatus.PROCESSED, DeliveryStatus.IGNORED, DeliveryStatus.STALE, DeliveryStatus.REJECTED}
 
 
@@ -173,9 +174,13 @@ def delivery_process(*, delivery_id: int) -> str:
             delivery.save(update_fields=["status", "error", "attempts", "processed_at", "updated_at"])
             return status
     except Exception as exc:
+        # Retried by the task (and the sweeper) until MAX_ATTEMPTS; then it waits for an operator.
+        attempts = WebhookDelivery.objects.filter(pk=delivery_id).values_list("attempts", flat=True).first() or 0
+        gave_up = attempts + 1 >= MAX_ATTEMPTS
         WebhookDelivery.objects.filter(pk=delivery_id).update(
-            status=DeliveryStatus.FAILED,
-            error=f"{type(exc).__name__}: {exc}"[:2000],
+            status=DeliveryStatus.ERROR if gave_up else DeliveryStatus.FAILED,
+            error=(f"Gave up after {attempts + 1} attempts: " if gave_up else "")
+            + f"{type(exc).__name__}: {exc}"[:2000],
             attempts=F("attempts") + 1,
             updated_at=timezone.now(),
         )

@@ -270,3 +270,15 @@ def test_each_consent_channel_keeps_its_own_time(send_webhook):
     times = dict(ConsentEvent.objects.values_list("channel", "occurred_at"))
     assert times["email"].isoformat() == "2026-03-14T14:22:31+00:00"
     assert times["sms"].isoformat() == "2026-02-01T14:00:00+00:00"
+
+
+def test_a_barcode_owned_by_another_variant_is_dropped_with_a_note(send_webhook):
+    VariantFactory(sku="OTHER-1", barcode="0712345678904")
+
+    send_webhook("products/create", PRODUCT)
+    process_all()
+
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == DeliveryStatus.PROCESSED
+    assert "barcode 0712345678904 belongs to another variant" in delivery.error
+    assert Variant.objects.get(sku="TEE-BLK-M").barcode is None
