@@ -205,10 +205,13 @@ def main() -> None:
 
     service_rates: dict[int, list[float]] = {n: [] for n in client_counts}
     raw_rates: list[float] = []
+    raw1_rates: list[float] = []  # context: what one client does without contention
     for _ in range(args.rounds):
         for clients in client_counts:
             done, _, latencies = run(clients, _service_worker, (hot_location, hot_variant, args.seconds, False))
             service_rates[clients].append(report(f"services.stock_reserve x{clients}", done, args.seconds, latencies))
+        done, _, latencies = run(1, _raw_worker, (raw_level, args.seconds))
+        raw1_rates.append(report("raw guarded UPDATE x1", done, args.seconds, latencies))
         done, _, latencies = run(8, _raw_worker, (raw_level, args.seconds))
         raw_rates.append(report("raw guarded UPDATE x8", done, args.seconds, latencies))
 
@@ -221,6 +224,7 @@ def main() -> None:
     print()
     for clients in client_counts:
         print(f"services.stock_reserve x{clients:<3} median {median(service_rates[clients]):7.0f} reservations/s")
+    print(f"raw guarded UPDATE x1    median {median(raw1_rates):7.0f} updates/s")
     print(f"raw guarded UPDATE x8    median {raw8:7.0f} updates/s")
     if 8 in service_rates:
         ratio = median(service_rates[8]) / raw8

@@ -146,8 +146,9 @@ class StockLevel(models.Model):
     plus what cannot be sold (unavailable) never exceeds on hand.
     """
 
-    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="stock_levels")
-    variant = models.ForeignKey(Variant, on_delete=models.PROTECT, related_name="stock_levels")
+    # No single-column indexes: (location, variant) is unique and (variant, location) is indexed.
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="stock_levels", db_index=False)
+    variant = models.ForeignKey(Variant, on_delete=models.PROTECT, related_name="stock_levels", db_index=False)
     on_hand = models.IntegerField(default=0)
     committed = models.IntegerField(default=0)
     reserved = models.IntegerField(default=0)
@@ -210,8 +211,11 @@ class MovementReason(models.TextChoices):
 class StockMovement(models.Model):
     """One signed change of one state of one stock level. Append-only: never updated or deleted."""
 
-    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="movements")
-    variant = models.ForeignKey(Variant, on_delete=models.PROTECT, related_name="movements")
+    # Every stock write inserts here, so the ledger carries only the indexes its reads use: the
+    # foreign keys are served by movement_location_reason and movement_variant_location, and the
+    # keys (looked up exactly, never with LIKE) get plain indexes through Meta.
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="movements", db_index=False)
+    variant = models.ForeignKey(Variant, on_delete=models.PROTECT, related_name="movements", db_index=False)
     state = models.CharField(max_length=20, choices=StockState.choices)
     quantity = models.IntegerField(help_text="Signed change of the state.")
     reason = models.CharField(max_length=20, choices=MovementReason.choices)
@@ -223,16 +227,18 @@ class StockMovement(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     actor_label = models.CharField(max_length=100, help_text="Who or what: a username or system:<process>.")
-    operation_key = models.CharField(max_length=200, db_index=True, help_text="The operation this belongs to.")
-    idempotency_key = models.CharField(max_length=255, unique=True)
+    operation_key = models.CharField(max_length=200, help_text="The operation this belongs to.")
+    idempotency_key = models.CharField(max_length=255)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["-id"]
         constraints = [
             models.CheckConstraint(condition=~Q(quantity=0), name="stockmovement_quantity_not_zero"),
+            models.UniqueConstraint(fields=["idempotency_key"], name="movement_idempotency_key"),
         ]
         indexes = [
+            models.Index(fields=["operation_key"], name="movement_operation_key"),
             models.Index(fields=["variant", "location", "-id"], name="movement_variant_location"),
             models.Index(fields=["reference_type", "reference_id"], name="movement_reference"),
             models.Index(fields=["location", "reason", "created_at"], name="movement_location_reason"),
@@ -267,7 +273,7 @@ class Reservation(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: held until released.")
     reference_type = models.CharField(max_length=40, blank=True)
     reference_id = models.CharField(max_length=64, blank=True)
-    idempotency_key = models.CharField(max_length=200, unique=True)
+    idempotency_key = models.CharField(max_length=200)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -278,6 +284,8 @@ class Reservation(models.Model):
         ordering = ["-id"]
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gt=0), name="reservation_quantity_positive"),
+            # A constraint rather than unique=True: no second (LIKE) index to maintain on every hold.
+            models.UniqueConstraint(fields=["idempotency_key"], name="reservation_idempotency_key"),
         ]
         indexes = [
             models.Index(fields=["expires_at"], condition=Q(status="active"), name="reservation_active_expiry"),
