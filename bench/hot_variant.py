@@ -206,6 +206,7 @@ def main() -> None:
     service_rates: dict[int, list[float]] = {n: [] for n in client_counts}
     raw_rates: list[float] = []
     raw1_rates: list[float] = []  # context: what one client does without contention
+    raw32_rates: list[float] = []  # context: how the bare UPDATE itself scales to 32 clients
     for _ in range(args.rounds):
         for clients in client_counts:
             done, _, latencies = run(clients, _service_worker, (hot_location, hot_variant, args.seconds, False))
@@ -214,6 +215,8 @@ def main() -> None:
         raw1_rates.append(report("raw guarded UPDATE x1", done, args.seconds, latencies))
         done, _, latencies = run(8, _raw_worker, (raw_level, args.seconds))
         raw_rates.append(report("raw guarded UPDATE x8", done, args.seconds, latencies))
+        done, _, latencies = run(32, _raw_worker, (raw_level, args.seconds))
+        raw32_rates.append(report("raw guarded UPDATE x32", done, args.seconds, latencies))
 
     # Sell-out: 32 clients race for the last SELL_OUT_UNITS units.
     sell_location, sell_variant, _ = levels[SELL_OUT_SKU]
@@ -226,6 +229,7 @@ def main() -> None:
         print(f"services.stock_reserve x{clients:<3} median {median(service_rates[clients]):7.0f} reservations/s")
     print(f"raw guarded UPDATE x1    median {median(raw1_rates):7.0f} updates/s")
     print(f"raw guarded UPDATE x8    median {raw8:7.0f} updates/s")
+    print(f"raw guarded UPDATE x32   median {median(raw32_rates):7.0f} updates/s")
     if 8 in service_rates:
         ratio = median(service_rates[8]) / raw8
         print(f"service x8 / raw x8: {ratio:.2f} (target >= 0.50) -> {'PASS' if ratio >= 0.5 else 'MISS'}")
