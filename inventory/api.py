@@ -13,12 +13,15 @@ locations the reader may act for.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import connection
 from django.http import HttpResponse
+from django.utils import timezone
+from drf_spectacular.drainage import set_override
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -43,7 +46,7 @@ from omni.roles import MANAGERS, STOCK_STAFF, Role, ensure_location, ensure_role
 from . import selectors, services
 from .barcodes import validate_gtin
 from .errors import IdempotencyConflictError
-from .models import Location, LocationKind, MovementReason, StockState, Variant
+from .models import Location, LocationKind, MovementReason, Reservation, ReservationStatus, StockState, Variant
 
 # Stable adjustment reason codes (the ledger's reason_code for adjustments).
 ADJUSTMENT_REASON_CODES = {
@@ -110,6 +113,9 @@ class RoleTokenAuthentication(TokenAuthentication):
         user._omni_roles = (roles | {Role.ADMIN}) if user.is_superuser else roles  # type: ignore[attr-defined]
         return user, token
 
+
+# The same scheme as DRF's TokenAuthentication in the OpenAPI document (same header, same tokens).
+set_override(RoleTokenAuthentication, "suppress_collision_warning", True)
 
 AUTHENTICATION = [RoleTokenAuthentication, SessionAuthentication]
 
@@ -695,6 +701,117 @@ def _valid(serializer_class: type[serializers.Serializer], request: Request) -> 
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
+
+
+# --- Reservations ---------------------------------------------------------------------------------
+
+
+@extend_schema_serializer(component_name="Reservation")
+class ReservationOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    location = serializers.CharField(help_text="Location code.")
+    sku = serializers.CharField()
+    quantity = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=ReservationStatus.choices)
+    expires_at = serializers.DateTimeField(allow_null=True, help_text="Empty: held until released.")
+    reference_type = serializers.CharField()
+    reference_id = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+def _reservation_body(reservation: Reservation, location_code: str, sku: str) -> dict[str, Any]:
+    return {
+        "id": reservation.pk,
+        "location": location_code,
+        "sku": sku,
+        "quantity": reservation.quantity,
+        "status": reservation.status,
+        "expires_at": reservation.expires_at,
+        "reference_type": reservation.reference_type,
+        "reference_id": reservation.reference_id,
+        "created_at": reservation.created_at,
+    }
+
+
+class ReservationCreateApi(InventoryApi):
+    """Hold available units for a while (a cart line, a customer on the phone). Stock staff."""
+
+    @extend_schema_serializer(component_name="ReservationCreate")
+    class InputSerializer(VariantRefInput):
+        location = serializers.SlugField(max_length=20)
+        quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
+        minutes = serializers.IntegerField(
+            required=False, min_value=1, max_value=7 * 24 * 60, help_text="Hold for this long (default: 15)."
+        )
+        until_released = serializers.BooleanField(required=False, default=False, help_text="Hold with no expiry.")
+        reference_type = serializers.CharField(required=False, allow_blank=True, max_length=40, default="")
+        reference_id = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            attrs = super().validate(attrs)
+            if attrs.get("until_released") and "minutes" in attrs:
+                raise serializers.ValidationError("Give minutes or until_released, not both.")
+            return attrs
+
+    @extend_schema_serializer(component_name="ReservationWithLevel")
+    class OutputSerializer(ReservationOutput):
+        level = LevelOutput(help_text="The level after the hold.")
+
+    @extend_schema(
+        operation_id="stock_reservation_create",
+        summary="Hold stock",
+        parameters=[IDEMPOTENCY_HEADER],
+        request=InputSerializer,
+        responses={
+            201: OutputSerializer,
+            200: OpenApiResponse(OutputSerializer, description="A repeat of an earlier request (same key)."),
+            **_errors(400, 403, 404, 409),
+        },
+        tags=["inventory"],
+    )
+    def post(self, request: Request) -> Response:
+        ensure_role(request.user, *STOCK_STAFF)
+        data = _valid(self.InputSerializer, request)
+        location = _location_for_write(request, data["location"], *STOCK_STAFF)
+        variant = _variant(data)
+        key = _idempotency_key(request, "reservation")
+        # A repeat answers 200 with the first hold (the service returns it); tell the two apart first.
+        replay = key is not None and Reservation.objects.filter(idempotency_key=key).exists()
+        reservation = services.stock_reserve(
+            actor=request.user,
+            location_id=location.pk,
+            variant_id=variant.pk,
+            quantity=data["quantity"],
+            expires_at=timezone.now() + timedelta(minutes=data["minutes"]) if "minutes" in data else None,
+            hold_until_released=data["until_released"],
+            reference=services.Reference(data["reference_type"], data["reference_id"]),
+            idempotency_key=key,
+        )
+        body = _reservation_body(reservation, location.code, variant.sku)
+        body["level"] = selectors.stock_level_row(location_id=location.pk, variant_id=variant.pk)
+        return Response(
+            self.OutputSerializer(body).data, status=status.HTTP_200_OK if replay else status.HTTP_201_CREATED
+        )
+
+
+class ReservationReleaseApi(InventoryApi):
+    """Give a hold back before it expires. Stock staff at the hold's location; a repeat is a no-op."""
+
+    @extend_schema(
+        operation_id="stock_reservation_release",
+        summary="Release a hold",
+        request=None,
+        responses={200: ReservationOutput, **_errors(403, 404, 409)},
+        tags=["inventory"],
+    )
+    def post(self, request: Request, reservation_id: int) -> Response:
+        ensure_role(request.user, *STOCK_STAFF)
+        held = Reservation.objects.select_related("location", "variant").filter(pk=reservation_id).first()
+        if held is None:
+            raise NotFoundError("unknown_reservation", "No such hold.", {"reservation_id": reservation_id})
+        ensure_role_at(request.user, held.location_id, *STOCK_STAFF)
+        reservation = services.stock_release(actor=request.user, reservation_id=held.pk)
+        return Response(ReservationOutput(_reservation_body(reservation, held.location.code, held.variant.sku)).data)
 
 
 # --- The ledger -----------------------------------------------------------------------------------

@@ -11,5 +11,11 @@ urlpatterns = [
     path("stock/receipts/", api.StockReceiptApi.as_view(), name="inventory-receipts"),
     path("stock/adjustments/", api.StockAdjustmentApi.as_view(), name="inventory-adjustments"),
     path("stock/counts/", api.StockCountApi.as_view(), name="inventory-counts"),
+    path("stock/reservations/", api.ReservationCreateApi.as_view(), name="inventory-reservations"),
+    path(
+        "stock/reservations/<int:reservation_id>/release/",
+        api.ReservationReleaseApi.as_view(),
+        name="inventory-reservation-release",
+    ),
     path("ledger/", api.LedgerApi.as_view(), name="inventory-ledger"),
 ]

@@ -27,6 +27,8 @@ def ref(schema, reference):
         ("/api/v1/stock/adjustments/", "post", "stock_adjustment_create"),
         ("/api/v1/stock/counts/", "post", "stock_count_create"),
         ("/api/v1/ledger/", "get", "ledger_list"),
+        ("/api/v1/stock/reservations/", "post", "stock_reservation_create"),
+        ("/api/v1/stock/reservations/{reservation_id}/release/", "post", "stock_reservation_release"),
     ],
 )
 def test_every_endpoint_is_documented(schema, path, method, operation_id):
