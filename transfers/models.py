@@ -154,7 +154,9 @@ class Transfer(models.Model):
 
 class TransferLine(models.Model):
     transfer = models.ForeignKey(Transfer, on_delete=models.CASCADE, related_name="lines")
-    variant = models.ForeignKey("inventory.Variant", on_delete=models.PROTECT, related_name="+")
+    # Indexed by (variant, transfer) below; the planners write tens of thousands of lines at once,
+    # so every line carries as few indexes as its reads need.
+    variant = models.ForeignKey("inventory.Variant", on_delete=models.PROTECT, related_name="+", db_index=False)
     quantity = models.PositiveIntegerField(help_text="Planned (and, once approved, held) units.")
     quantity_picked = models.PositiveIntegerField(default=0)
     quantity_dispatched = models.PositiveIntegerField(null=True, blank=True)
@@ -191,7 +193,9 @@ class TransferLine(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["reference_type", "reference_id"], name="transferline_reference"),
+            models.Index(
+                fields=["reference_type", "reference_id"], condition=~Q(reference_id=""), name="transferline_reference"
+            ),
             models.Index(fields=["variant", "transfer"], name="transferline_variant"),
         ]
 

@@ -1,7 +1,7 @@
-"""The planners' arithmetic: cover from the ledger in one SQL pass, allocation in numpy.
+"""The planners' arithmetic: cover from the ledger in SQL, allocation in numpy, lines written in bulk.
 
-Figures (one query, `_FIGURES_SQL`)
------------------------------------
+Figures (`figures_sql`)
+-----------------------
 For every stock level of a store with an active policy:
 
     velocity  v = units sold (ledger: reason sale or fulfil, on hand, negative) in the last
@@ -12,8 +12,10 @@ For every stock level of a store with an active policy:
     keep      K = max(ceil(v * excess cover days), display minimum, T)
     excess      = available - proposed lines from it - K            when > 0
 
-The query returns only the rows that need stock, and (when rebalancing) the rows with excess of
-a variant that some store needs, so a million levels come back as the few thousand that matter.
+One pass (velocity GROUP BY joined to every level) returns only the rows that need stock: a
+million levels come back as the few thousand that matter. Rebalancing then asks a second,
+narrower question: the rows with excess, only for the variants some store still needs after the
+warehouse has given what it has (none, in the usual case of a stocked warehouse: no second pass).
 
 Replenishment (numpy): needs are grouped by (source warehouse, variant), most urgent (least cover)
 first; a running sum against the warehouse's available gives each store its share.
@@ -22,14 +24,15 @@ Rebalancing (numpy): per variant, donors (most excess first) and receivers that 
 cover first) are laid end to end on one axis; the overlaps of their intervals are the moves.
 Moves are grouped per (origin, destination); a pair ships only when its expected gain (units the
 destination should sell within its target cover) reaches the minimum shipment size.
+
+Lines are kept as columns (numpy arrays) from the query to the insert: the planners never build a
+Python object per line; the `why` text and the inputs (JSON) are formatted once, as they are written.
 """
 
 from __future__ import annotations
 
-import io
-import math
+import json
 import time
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -57,6 +60,7 @@ from .models import (
 PLANNERS = ("replenishment", "rebalancing")
 # A line "prevents a stock-out" when the store would run out within this many days without it.
 STOCKOUT_HORIZON_DAYS = 7
+SOURCES = {"replenishment": TransferSource.REPLENISHMENT, "rebalancing": TransferSource.REBALANCING}
 
 # Columns of the figures query, in order.
 COLUMNS = (
@@ -103,35 +107,40 @@ def _tables() -> dict[str, str]:
     }
 
 
-def _velocity_cte(t: dict[str, str]) -> str:
+def _ids(values: Sequence[int]) -> str:
+    """Integers inlined into SQL (portable; never user text)."""
+    return ", ".join(str(int(value)) for value in values)
+
+
+def _velocity_cte(t: dict[str, str], variant_ids: Sequence[int] | None = None) -> str:
+    only = f" AND m.variant_id IN ({_ids(variant_ids)})" if variant_ids is not None else ""
     return f"""
     sold AS (
         SELECT m.location_id, m.variant_id, -SUM(m.quantity) AS units
         FROM {t["movement"]} m
         WHERE m.state = 'on_hand' AND m.reason IN ('sale', 'fulfil') AND m.quantity < 0
-          AND m.created_at >= %(since)s AND m.created_at < %(until)s
+          AND m.created_at >= %(since)s AND m.created_at < %(until)s{only}
         GROUP BY m.location_id, m.variant_id
-    )"""  # noqa: S608 - table names come from model meta; values are parameters
+    )"""  # noqa: S608 - table names come from model meta; values are parameters or integers
 
 
-def figures_sql(*, with_overrides: bool, rebalancing: bool, source_ids: Sequence[int] = ()) -> str:
-    """The planners' single pass over levels, ledger and open transfers (portable SQL).
+def figures_sql(*, with_overrides: bool, open_ids: Sequence[int] = (), donors_of: Sequence[int] | None = None) -> str:
+    """The planners' pass over levels, ledger and open transfers (portable SQL).
 
-    Rows that need stock always come back. With `rebalancing`, rows with excess come back too, but
-    only for variants whose total need (an upper bound) is more than what `source_ids` (the
-    warehouses replenishment draws on in the same run; none for a rebalancing-only run) hold: a
-    variant the warehouse covers leaves nothing to rebalance, and its excess stays in the database.
+    Without `donors_of`: the rows that need stock. With `donors_of` (variant ids): the rows of
+    those variants whose stock exceeds what their store keeps (rebalancing's donors). `open_ids`
+    are the transfers not yet received (read first, so their lines are found by transfer id).
     """
     t = _tables()
+    # No open transfers: a CTE that returns no row (keeps one shape of query).
+    transfer_filter = f"l.transfer_id IN ({_ids(open_ids)})" if open_ids else "1 = 0"
     override_joins = (
         f"""
-        JOIN {t["variant"]} v ON v.id = s.variant_id
         JOIN {t["product"]} pr ON pr.id = v.product_id
         LEFT JOIN {t["override"]} ov ON ov.policy_id = p.id AND ov.variant_id = s.variant_id
         LEFT JOIN {t["override"]} oc ON oc.policy_id = p.id AND oc.variant_id IS NULL AND oc.category = pr.category"""
         if with_overrides
-        else f"""
-        JOIN {t["variant"]} v ON v.id = s.variant_id"""
+        else ""
     )
     target = (
         "COALESCE(ov.target_days_of_cover, oc.target_days_of_cover, p.target_days_of_cover)"
@@ -143,58 +152,29 @@ def figures_sql(*, with_overrides: bool, rebalancing: bool, source_ids: Sequence
         if with_overrides
         else "p.min_display_quantity"
     )
-    need = "(f.position * %(window)s < f.sold * f.target_days OR f.position < f.min_display)"
-    sources = ", ".join(str(int(source)) for source in source_ids)
-    supply = (
-        f""",
-    supply AS (
-        SELECT variant_id, SUM(available) AS units FROM {t["level"]}
-        WHERE location_id IN ({sources}) AND available > 0
-        GROUP BY variant_id
-    )"""  # noqa: S608 - table names come from model meta; ids are integers
-        if rebalancing and sources
-        else ""
-    )
-    # Upper bound of each row's need: its target (no rounding down) plus one, less its position.
-    row_need = (
-        "(CASE WHEN r.sold * r.target_days / %(window)s > r.min_display "
-        "THEN r.sold * r.target_days / %(window)s ELSE r.min_display END) - r.position + 1"
-    )
-    unmet = (
-        f""",
-    unmet AS (
-        SELECT r.variant_id FROM fig r {"LEFT JOIN supply sup ON sup.variant_id = r.variant_id" if supply else ""}
-        WHERE {need.replace("f.", "r.")}
-        GROUP BY r.variant_id
-        HAVING SUM({row_need}) > {"COALESCE(MAX(sup.units), 0)" if supply else "0"}
-    )"""  # noqa: S608 - no values: parameters and integers only
-        if rebalancing
-        else ""
-    )
-    donors = (
-        """
-        OR (f.rebalance AND f.available - f.pending_out > f.min_display
+    if donors_of is None:
+        where = "f.position * %(window)s < f.sold * f.target_days OR f.position < f.min_display"
+        only = ""
+    else:
+        where = """f.rebalance AND f.available - f.pending_out > f.min_display
             AND (f.available - f.pending_out) * %(window)s > f.sold * %(excess_days)s
-            AND (f.available - f.pending_out) * %(window)s > f.sold * f.target_days
-            AND f.variant_id IN (SELECT variant_id FROM unmet))"""
-        if rebalancing
-        else ""
-    )
+            AND (f.available - f.pending_out) * %(window)s > f.sold * f.target_days"""
+        only = f" AND s.variant_id IN ({_ids(donors_of)})"
     return f"""
-    WITH {_velocity_cte(t)},
+    WITH {_velocity_cte(t, donors_of)},
     pipe AS (
         SELECT tr.destination_id AS location_id, l.variant_id,
             SUM(CASE WHEN tr.status IN ('proposed', 'approved', 'picking') AND NOT l.for_order THEN l.quantity
                      WHEN tr.status = 'in_transit' AND l.for_order THEN -COALESCE(l.quantity_dispatched, 0)
                      ELSE 0 END) AS pending_in
         FROM {t["line"]} l JOIN {t["transfer"]} tr ON tr.id = l.transfer_id
-        WHERE tr.status IN ('proposed', 'approved', 'picking', 'in_transit')
+        WHERE {transfer_filter} AND tr.status IN ('proposed', 'approved', 'picking', 'in_transit')
         GROUP BY tr.destination_id, l.variant_id
     ),
     outp AS (
         SELECT tr.origin_id AS location_id, l.variant_id, SUM(l.quantity) AS pending_out
         FROM {t["line"]} l JOIN {t["transfer"]} tr ON tr.id = l.transfer_id
-        WHERE tr.status = 'proposed' AND NOT l.for_order
+        WHERE {transfer_filter} AND tr.status = 'proposed' AND NOT l.for_order
         GROUP BY tr.origin_id, l.variant_id
     ),
     fig AS (
@@ -209,17 +189,17 @@ def figures_sql(*, with_overrides: bool, rebalancing: bool, source_ids: Sequence
         FROM {t["level"]} s
         JOIN {t["policy"]} p ON p.location_id = s.location_id
         JOIN {t["location"]} loc ON loc.id = s.location_id
-        {override_joins}
+        JOIN {t["variant"]} v ON v.id = s.variant_id{override_joins}
         LEFT JOIN sold ON sold.location_id = s.location_id AND sold.variant_id = s.variant_id
         LEFT JOIN pipe ON pipe.location_id = s.location_id AND pipe.variant_id = s.variant_id
         LEFT JOIN outp ON outp.location_id = s.location_id AND outp.variant_id = s.variant_id
-        WHERE p.is_active AND loc.is_active AND loc.receives_transfers AND loc.kind = 'store' AND v.is_active
-    ){supply}{unmet}
+        WHERE p.is_active AND loc.is_active AND loc.receives_transfers AND loc.kind = 'store' AND v.is_active{only}
+    )
     SELECT f.location_id, f.variant_id, f.available, f.incoming, f.pending_in, f.pending_out, f.sold,
         f.target_days, f.min_display, f.replenish, f.rebalance, CAST(f.price AS DOUBLE PRECISION)
     FROM fig f
-    WHERE {need}{donors}
-    """  # noqa: S608 - table names come from model meta; values are parameters
+    WHERE {where}
+    """  # noqa: S608 - table names come from model meta; values are parameters or integers
 
 
 def baseline_cover_sql() -> str:
@@ -240,24 +220,37 @@ def baseline_cover_sql() -> str:
 
 
 @dataclass
-class PlannedLine:
+class LineBatch:
+    """Lines of one planner, as columns (one entry per line)."""
+
     planner: str
-    origin_id: int
-    destination_id: int
-    variant_id: int
-    quantity: int
-    unit_value: Decimal
-    why: str
-    inputs: dict[str, Any]
+    origin: np.ndarray
+    destination: np.ndarray
+    variant: np.ndarray
+    quantity: np.ndarray
+    price: np.ndarray
+    why: list[str]
+    inputs: list[str]  # JSON objects, as text
+
+    def __len__(self) -> int:
+        return len(self.quantity)
 
 
 @dataclass
 class Plan:
-    lines: list[PlannedLine] = field(default_factory=list)
+    batches: list[LineBatch] = field(default_factory=list)
     parameters: dict[str, Any] = field(default_factory=dict)
     counts: dict[str, Any] = field(default_factory=dict)
     policies: dict[int, ReplenishmentPolicy] = field(default_factory=dict)
     codes: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def line_count(self) -> int:
+        return sum(len(batch) for batch in self.batches)
+
+    @property
+    def units(self) -> int:
+        return sum(int(batch.quantity.sum()) for batch in self.batches)
 
 
 def _fetch(sql: str, params: dict[str, Any]) -> np.ndarray:
@@ -281,6 +274,56 @@ def _group_cumsum(values: np.ndarray, group_start: np.ndarray) -> np.ndarray:
     return total - offsets
 
 
+class Figures:
+    """The per-row figures of the planners, computed from the query's columns (numpy arrays)."""
+
+    def __init__(self, data: np.ndarray, *, window: int, excess_days: float) -> None:
+        col = {name: data[:, i] for i, name in enumerate(COLUMNS)}
+        self.location = col["location_id"].astype(np.int64)
+        self.variant = col["variant_id"].astype(np.int64)
+        self.available = col["available"].astype(np.int64)
+        self.incoming = col["incoming"].astype(np.int64)
+        self.pending_in = col["pending_in"].astype(np.int64)
+        self.pending_out = col["pending_out"].astype(np.int64)
+        self.position = self.available + self.incoming + self.pending_in - self.pending_out
+        self.velocity = col["sold"] / window
+        self.target_days = col["target_days"]
+        self.min_display = col["min_display"].astype(np.int64)
+        self.replenish = col["replenish"] > 0
+        self.rebalance = col["rebalance"] > 0
+        self.price = col["price"]
+        self.target_units = np.maximum(
+            np.ceil(self.velocity * self.target_days - 1e-9).astype(np.int64), self.min_display
+        )
+        self.need = np.maximum(self.target_units - self.position, 0)
+        self.keep = np.maximum(np.ceil(self.velocity * excess_days - 1e-9).astype(np.int64), self.target_units)
+        self.excess = np.maximum(self.available - self.pending_out - self.keep, 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.cover = np.where(self.velocity > 0, np.maximum(self.position, 0) / self.velocity, np.inf)
+        # Least cover first; among items that do not sell (display minimum), the emptiest first.
+        self.urgency = np.where(self.velocity > 0, self.cover, 1e9 + np.maximum(self.position, 0))
+        self.stockout_risk = (self.velocity > 0) & (self.position <= self.velocity * STOCKOUT_HORIZON_DAYS)
+
+    def __len__(self) -> int:
+        return len(self.location)
+
+    def columns(self, rows: np.ndarray) -> dict[str, list[Any]]:
+        """The figures of `rows` as Python lists (fast to format)."""
+        cover = np.where(np.isinf(self.cover[rows]), -1.0, np.round(self.cover[rows], 1))
+        return {
+            "velocity": np.round(self.velocity[rows], 3).tolist(),
+            "available": self.available[rows].tolist(),
+            "incoming": self.incoming[rows].tolist(),
+            "pipeline": (self.pending_in[rows] - self.pending_out[rows]).tolist(),
+            "position": self.position[rows].tolist(),
+            "cover": cover.tolist(),
+            "target_days": np.round(self.target_days[rows], 1).tolist(),
+            "target_units": self.target_units[rows].tolist(),
+            "min_display": self.min_display[rows].tolist(),
+            "stockout": self.stockout_risk[rows].tolist(),
+        }
+
+
 def compute_plan(*, planners: Sequence[str], now: datetime) -> Plan:
     """Read the figures and decide the moves. Reads only; `persist_plan` writes."""
     settings_row = planner_settings()
@@ -293,7 +336,6 @@ def compute_plan(*, planners: Sequence[str], now: datetime) -> Plan:
     codes = dict(Location.objects.values_list("pk", "code"))
     default_source = default_source_id()
     with_overrides = PolicyOverride.objects.exists()
-    rebalancing = "rebalancing" in planners
     plan = Plan(policies=policies, codes=codes)
     plan.parameters = {
         "planners": list(planners),
@@ -317,114 +359,85 @@ def compute_plan(*, planners: Sequence[str], now: datetime) -> Plan:
         },
         "overrides": PolicyOverride.objects.count() if with_overrides else 0,
     }
-    params = {
-        "since": now - timedelta(days=window),
-        "until": now,
-        "window": window,
-        "excess_days": excess_days,
-    }
-    sources: list[int] = []
-    if "replenishment" in planners:
-        sources = sorted(
-            {source for p in policies.values() if p.replenish and (source := p.source_id or default_source)}
+    params = {"since": now - timedelta(days=window), "until": now, "window": window, "excess_days": excess_days}
+    open_transfers = list(
+        Transfer.objects.filter(
+            status__in=[
+                TransferStatus.PROPOSED,
+                TransferStatus.APPROVED,
+                TransferStatus.PICKING,
+                TransferStatus.IN_TRANSIT,
+            ]
         )
-    started = time.perf_counter()
-    data = _fetch(
-        figures_sql(with_overrides=with_overrides, rebalancing=rebalancing, source_ids=sources),
-        params,
+        .order_by("pk")
+        .values_list("pk", "status", "origin_id")
     )
+    open_ids = [pk for pk, _status, _origin in open_transfers]
+    started = time.perf_counter()
+    data = _fetch(figures_sql(with_overrides=with_overrides, open_ids=open_ids), params)
     timings = {"figures_ms": round((time.perf_counter() - started) * 1000)}
     plan.counts = {
         "candidate_rows": len(data),
         "levels": StockLevel.objects.filter(location_id__in=list(policies)).count(),
     }
-    if not len(data):
-        plan.counts.update({"lines": 0, "units": 0, "timings": timings})
-        return plan
     started = time.perf_counter()
-    col = {name: data[:, i] for i, name in enumerate(COLUMNS)}
-    location = col["location_id"].astype(np.int64)
-    variant = col["variant_id"].astype(np.int64)
-    available = col["available"].astype(np.int64)
-    incoming = col["incoming"].astype(np.int64)
-    pending_in = col["pending_in"].astype(np.int64)
-    pending_out = col["pending_out"].astype(np.int64)
-    position = available + incoming + pending_in - pending_out
-    velocity = col["sold"] / window
-    target_days = col["target_days"]
-    min_display = col["min_display"].astype(np.int64)
-    target_units = np.maximum(np.ceil(velocity * target_days - 1e-9).astype(np.int64), min_display)
-    need = np.maximum(target_units - position, 0)
-    keep = np.maximum(np.ceil(velocity * excess_days - 1e-9).astype(np.int64), target_units)
-    excess = np.maximum(available - pending_out - keep, 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cover = np.where(velocity > 0, np.maximum(position, 0) / velocity, np.inf)
-    # Least cover first; among items that do not sell (display minimum), the emptiest first.
-    urgency = np.where(velocity > 0, cover, 1e9 + np.maximum(position, 0))
-    stockout_risk = (velocity > 0) & (position <= velocity * STOCKOUT_HORIZON_DAYS)
-    price = col["price"]
-    figures = {
-        "location": location,
-        "variant": variant,
-        "available": available,
-        "incoming": incoming,
-        "pending_in": pending_in,
-        "pending_out": pending_out,
-        "position": position,
-        "velocity": velocity,
-        "target_days": target_days,
-        "target_units": target_units,
-        "min_display": min_display,
-        "cover": cover,
-        "stockout_risk": stockout_risk,
-        "price": price,
-    }
-    remaining_need = need.copy()
-    if "replenishment" in planners:
-        remaining_need = _replenish(
-            plan, figures, need=need, urgency=urgency, eligible=col["replenish"] > 0, default_source=default_source
-        )
-    if rebalancing:
-        _rebalance(
-            plan,
-            figures,
-            need=remaining_need,
-            excess=excess,
-            keep=keep,
-            urgency=urgency,
-            eligible=col["rebalance"] > 0,
-            settings_row=settings_row,
-        )
+    figures = Figures(data, window=window, excess_days=excess_days)
+    need = figures.need.copy()
+    if "replenishment" in planners and len(figures):
+        need = _replenish(plan, figures, default_source=default_source, open_transfers=open_transfers)
+    allocate_ms = (time.perf_counter() - started) * 1000
+    if "rebalancing" in planners and len(figures):
+        receivers = figures.rebalance & (need > 0) & (figures.velocity > 0)
+        wanted = np.unique(figures.variant[receivers])
+        if len(wanted):
+            started = time.perf_counter()
+            donor_data = _fetch(
+                figures_sql(with_overrides=with_overrides, open_ids=open_ids, donors_of=wanted.tolist()), params
+            )
+            timings["donors_ms"] = round((time.perf_counter() - started) * 1000)
+            plan.counts["donor_rows"] = len(donor_data)
+            started = time.perf_counter()
+            if len(donor_data):
+                # One table of figures: the receivers' rows (need left after replenishment) + donors.
+                both = Figures(np.vstack([data, donor_data]), window=window, excess_days=excess_days)
+                remaining = np.concatenate([np.where(receivers, need, 0), np.zeros(len(donor_data), np.int64)])
+                excess = np.concatenate([np.zeros(len(data), np.int64), both.excess[len(data) :]])
+                _rebalance(plan, both, need=remaining, excess=excess, settings_row=settings_row)
+            allocate_ms += (time.perf_counter() - started) * 1000
+    timings["allocate_ms"] = round(allocate_ms)
     plan.counts.update(
         {
-            "needing_rows": int((need > 0).sum()),
-            "lines": len(plan.lines),
-            "units": int(sum(line.quantity for line in plan.lines)),
-            "timings": {**timings, "allocate_ms": round((time.perf_counter() - started) * 1000)},
+            "needing_rows": int((figures.need > 0).sum()),
+            "lines": plan.line_count,
+            "units": plan.units,
+            "timings": timings,
         }
     )
     return plan
 
 
-def _supply(source_ids: list[int], variants: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Available units at the sources, net of their proposed outbound lines: (sorted keys, units)."""
-    if not source_ids or not len(variants):
+def _supply(source_ids: list[int], proposed_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Available units at the sources, net of their proposed outbound lines: (sorted keys, units).
+
+    `proposed_ids`: the proposed transfers leaving the sources (their units are not held yet).
+    """
+    if not source_ids:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     t = _tables()
-    placeholders = ", ".join(["%s"] * len(source_ids))
+    transfer_filter = f"l.transfer_id IN ({_ids(proposed_ids)})" if proposed_ids else "1 = 0"
     sql = f"""
         SELECT s.location_id, s.variant_id, s.available - COALESCE(o.units, 0)
         FROM {t["level"]} s
         LEFT JOIN (
             SELECT tr.origin_id, l.variant_id, SUM(l.quantity) AS units
             FROM {t["line"]} l JOIN {t["transfer"]} tr ON tr.id = l.transfer_id
-            WHERE tr.status = 'proposed' AND NOT l.for_order AND tr.origin_id IN ({placeholders})
+            WHERE {transfer_filter} AND NOT l.for_order
             GROUP BY tr.origin_id, l.variant_id
         ) o ON o.origin_id = s.location_id AND o.variant_id = s.variant_id
-        WHERE s.location_id IN ({placeholders}) AND s.available > 0
-    """  # noqa: S608 - table names come from model meta; values are parameters
+        WHERE s.location_id IN ({_ids(source_ids)}) AND s.available > 0
+    """  # noqa: S608 - table names come from model meta; ids are integers
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*source_ids, *source_ids])
+        cursor.execute(sql)
         rows = cursor.fetchall()
     if not rows:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
@@ -434,84 +447,89 @@ def _supply(source_ids: list[int], variants: np.ndarray) -> tuple[np.ndarray, np
     return keys[order], np.maximum(array[order, 2], 0)
 
 
+def _days(value: float) -> str:
+    return f"{value:.1f}".rstrip("0").rstrip(".")
+
+
+def _inputs_json(planner: str, c: dict[str, list[Any]], i: int, extra: str) -> str:
+    cover = c["cover"][i]
+    return (
+        f'{{"planner": "{planner}", "velocity": {c["velocity"][i]}, "available": {c["available"][i]}, '
+        f'"incoming": {c["incoming"][i]}, "pipeline": {c["pipeline"][i]}, '
+        f'"cover_days": {"null" if cover < 0 else cover}, "target_days": {c["target_days"][i]}, '
+        f'"target_units": {c["target_units"][i]}, "min_display": {c["min_display"][i]}, '
+        f'"stockout_risk": {"true" if c["stockout"][i] else "false"}{extra}}}'
+    )
+
+
 def _replenish(
-    plan: Plan,
-    f: dict[str, np.ndarray],
-    *,
-    need: np.ndarray,
-    urgency: np.ndarray,
-    eligible: np.ndarray,
-    default_source: int | None,
+    plan: Plan, f: Figures, *, default_source: int | None, open_transfers: list[tuple[int, str, int]]
 ) -> np.ndarray:
     """Top stores up from their source warehouse. Returns the need left after it."""
-    remaining = need.copy()
-    source_of = {loc: (policy.source_id or default_source) for loc, policy in plan.policies.items() if policy.replenish}
-    source = np.array([source_of.get(int(loc)) or 0 for loc in f["location"]], dtype=np.int64)
-    rows = np.flatnonzero(eligible & (need > 0) & (source > 0) & (source != f["location"]))
+    remaining = f.need.copy()
+    source_of = {loc: (policy.source_id or default_source or 0) for loc, policy in plan.policies.items()}
+    locations, inverse = np.unique(f.location, return_inverse=True)
+    source = np.array([source_of.get(int(loc), 0) for loc in locations], dtype=np.int64)[inverse]
+    rows = np.flatnonzero(f.replenish & (f.need > 0) & (source > 0) & (source != f.location))
     if not len(rows):
         return remaining
-    keys, units = _supply(sorted({int(s) for s in source[rows]}), f["variant"][rows])
+    sources = sorted({int(s) for s in np.unique(source[rows])})
+    proposed = [pk for pk, status, origin in open_transfers if status == TransferStatus.PROPOSED and origin in sources]
+    keys, units = _supply(sources, proposed)
     if not len(keys):
         return remaining
-    row_keys = (source[rows] << 32) | f["variant"][rows]
-    position_in_supply = np.searchsorted(keys, row_keys)
-    position_in_supply = np.minimum(position_in_supply, len(keys) - 1)
-    found = keys[position_in_supply] == row_keys
-    rows, row_keys, position_in_supply = rows[found], row_keys[found], position_in_supply[found]
+    row_keys = (source[rows] << 32) | f.variant[rows]
+    found_at = np.minimum(np.searchsorted(keys, row_keys), len(keys) - 1)
+    found = keys[found_at] == row_keys
+    rows, row_keys, found_at = rows[found], row_keys[found], found_at[found]
     if not len(rows):
         return remaining
-    order = np.lexsort((urgency[rows], row_keys))
-    rows, row_keys, position_in_supply = rows[order], row_keys[order], position_in_supply[order]
-    wanted = need[rows]
+    order = np.lexsort((f.urgency[rows], row_keys))
+    rows, row_keys, found_at = rows[order], row_keys[order], found_at[order]
+    wanted = f.need[rows]
     group_start = np.ones(len(rows), dtype=bool)
     group_start[1:] = row_keys[1:] != row_keys[:-1]
     running = _group_cumsum(wanted, group_start)
-    supply = units[position_in_supply]
+    supply = units[found_at]
     allocated = np.clip(supply - (running - wanted), 0, wanted)
     taken = allocated > 0
-    for row, quantity, stock in zip(rows[taken], allocated[taken], supply[taken], strict=True):
-        origin = int(source[row])
-        remaining[row] -= quantity
-        inputs = _inputs(f, row, planner="replenishment")
-        inputs["source_available"] = int(stock)
-        plan.lines.append(
-            PlannedLine(
-                planner="replenishment",
-                origin_id=origin,
-                destination_id=int(f["location"][row]),
-                variant_id=int(f["variant"][row]),
-                quantity=int(quantity),
-                unit_value=Decimal(str(round(float(f["price"][row]), 2))),
-                why=_why_replenish(f, row, origin_code=plan.codes.get(origin, "warehouse"), stock=int(stock)),
-                inputs=inputs,
+    rows, allocated, supply = rows[taken], allocated[taken], supply[taken]
+    remaining[rows] -= allocated
+    origin = source[rows]
+    c = f.columns(rows)
+    code = [plan.codes.get(int(o), "warehouse") for o in origin.tolist()]
+    stock = supply.tolist()
+    why, inputs = [], []
+    for i in range(len(rows)):
+        if c["velocity"][i] > 0 and c["target_units"][i] > c["min_display"][i]:
+            reason = (
+                f"cover {_days(c['cover'][i])} d < target {_days(c['target_days'][i])} d; "
+                f"velocity {c['velocity'][i]:.2f}/d"
             )
-        )
+        else:
+            reason = f"{c['position'][i]} on hand and coming < display minimum {c['min_display'][i]}"
+        why.append(f"{reason}; {code[i]} has {stock[i]}"[:255])
+        inputs.append(_inputs_json("replenishment", c, i, f', "source_available": {stock[i]}'))
+    plan.batches.append(
+        LineBatch("replenishment", origin, f.location[rows], f.variant[rows], allocated, f.price[rows], why, inputs)
+    )
     return remaining
 
 
-def _rebalance(
-    plan: Plan,
-    f: dict[str, np.ndarray],
-    *,
-    need: np.ndarray,
-    excess: np.ndarray,
-    keep: np.ndarray,
-    urgency: np.ndarray,
-    eligible: np.ndarray,
-    settings_row: PlannerSettings,
-) -> None:
+def _rebalance(plan: Plan, f: Figures, *, need: np.ndarray, excess: np.ndarray, settings_row: PlannerSettings) -> None:
     """Move excess from stores where it sits to stores where it sells (see the module docstring)."""
-    variant = f["variant"]
-    donors = np.flatnonzero(eligible & (excess > 0))
-    receivers = np.flatnonzero(eligible & (need > 0) & (f["velocity"] > 0))
+    variant = f.variant
+    donors = np.flatnonzero(f.rebalance & (excess > 0))
+    receivers = np.flatnonzero(f.rebalance & (need > 0) & (f.velocity > 0))
     common = np.intersect1d(variant[donors], variant[receivers])
+    if not len(common):
+        plan.counts.update({"rebalancing_pairs": 0, "rebalancing_pairs_below_minimum": 0})
+        return
     donors = donors[np.isin(variant[donors], common)]
     receivers = receivers[np.isin(variant[receivers], common)]
-    if not len(common):
-        return
     donors = donors[np.lexsort((-excess[donors], variant[donors]))]
-    receivers = receivers[np.lexsort((urgency[receivers], variant[receivers]))]
-    # Per variant: flow = min(total excess, total need); each group gets its own stretch of one axis.
+    receivers = receivers[np.lexsort((f.urgency[receivers], variant[receivers]))]
+    # Per variant: flow = min(total excess, total need); each variant gets its own stretch of one axis.
     supply_total = np.bincount(np.searchsorted(common, variant[donors]), weights=excess[donors], minlength=len(common))
     demand_total = np.bincount(
         np.searchsorted(common, variant[receivers]), weights=need[receivers], minlength=len(common)
@@ -532,103 +550,66 @@ def _rebalance(
     donor_of = donors[np.searchsorted(donor_end, starts, side="right")]
     receiver_of = receivers[np.searchsorted(receiver_end, starts, side="right")]
     quantity = stops - starts
-    # Group the moves per (origin, destination) and keep the pairs whose expected gain is enough.
-    pairs: dict[tuple[int, int], list[tuple[int, int, int]]] = defaultdict(list)
-    for donor, receiver, units in zip(donor_of, receiver_of, quantity, strict=True):
-        if units <= 0:
-            continue
-        pairs[(int(f["location"][donor]), int(f["location"][receiver]))].append((int(donor), int(receiver), int(units)))
+    moving = quantity > 0
+    donor_of, receiver_of, quantity = donor_of[moving], receiver_of[moving], quantity[moving]
+    # Group the moves per (origin, destination); keep the pairs whose expected gain is enough.
+    pair = (f.location[donor_of] << 32) | f.location[receiver_of]
+    pairs, pair_of = np.unique(pair, return_inverse=True)
+    expected = np.minimum(quantity, f.velocity[receiver_of] * f.target_days[receiver_of])
+    gain_units = np.bincount(pair_of, weights=expected, minlength=len(pairs))
+    gain_value = np.bincount(pair_of, weights=expected * f.price[receiver_of], minlength=len(pairs))
+    kept_pairs = (gain_units >= settings_row.min_shipment_units) & (
+        gain_value >= float(settings_row.min_shipment_value)
+    )
+    plan.counts.update(
+        {"rebalancing_pairs": int(kept_pairs.sum()), "rebalancing_pairs_below_minimum": int((~kept_pairs).sum())}
+    )
+    keep_move = kept_pairs[pair_of]
+    donor_of, receiver_of, quantity, pair_of = (
+        donor_of[keep_move],
+        receiver_of[keep_move],
+        quantity[keep_move],
+        pair_of[keep_move],
+    )
+    if not len(quantity):
+        return
+    c = f.columns(receiver_of)
+    d = f.columns(donor_of)
+    keep = f.keep[donor_of].tolist()
+    gain = np.round(gain_units[pair_of], 1).tolist()
+    origin_codes = [plan.codes.get(int(o), "?") for o in f.location[donor_of].tolist()]
     min_units = settings_row.min_shipment_units
-    min_value = float(settings_row.min_shipment_value)
-    kept = dropped = 0
-    for (origin, destination), moves in sorted(pairs.items()):
-        gain_units = 0.0
-        gain_value = 0.0
-        for _donor, receiver, units in moves:
-            expected = min(units, f["velocity"][receiver] * f["target_days"][receiver])
-            gain_units += expected
-            gain_value += expected * float(f["price"][receiver])
-        if gain_units < min_units or gain_value < min_value:
-            dropped += 1
-            continue
-        kept += 1
-        for donor, receiver, units in moves:
-            inputs = _inputs(f, receiver, planner="rebalancing")
-            inputs.update(
-                {
-                    "origin_available": int(f["available"][donor]),
-                    "origin_velocity": round(float(f["velocity"][donor]), 3),
-                    "origin_keeps": int(keep[donor]),
-                    "pair_gain_units": round(gain_units, 1),
-                    "min_shipment_units": min_units,
-                }
-            )
-            plan.lines.append(
-                PlannedLine(
-                    planner="rebalancing",
-                    origin_id=origin,
-                    destination_id=destination,
-                    variant_id=int(variant[receiver]),
-                    quantity=units,
-                    unit_value=Decimal(str(round(float(f["price"][receiver]), 2))),
-                    why=_why_rebalance(
-                        f,
-                        donor,
-                        receiver,
-                        keep=int(keep[donor]),
-                        origin_code=plan.codes.get(origin, "?"),
-                        gain=gain_units,
-                    ),
-                    inputs=inputs,
-                )
-            )
-    plan.counts.update({"rebalancing_pairs": kept, "rebalancing_pairs_below_minimum": dropped})
-
-
-def _inputs(f: dict[str, np.ndarray], row: int, *, planner: str) -> dict[str, Any]:
-    cover = float(f["cover"][row])
-    return {
-        "planner": planner,
-        "velocity": round(float(f["velocity"][row]), 3),
-        "available": int(f["available"][row]),
-        "incoming": int(f["incoming"][row]),
-        "pipeline": int(f["pending_in"][row] - f["pending_out"][row]),
-        "position": int(f["position"][row]),
-        "cover_days": None if math.isinf(cover) else round(cover, 1),
-        "target_days": round(float(f["target_days"][row]), 1),
-        "target_units": int(f["target_units"][row]),
-        "min_display": int(f["min_display"][row]),
-        "stockout_risk": bool(f["stockout_risk"][row]),
-    }
-
-
-def _days(value: float) -> str:
-    return f"{value:.1f}".rstrip("0").rstrip(".")
-
-
-def _why_replenish(f: dict[str, np.ndarray], row: int, *, origin_code: str, stock: int) -> str:
-    velocity = float(f["velocity"][row])
-    position = int(f["position"][row])
-    if velocity > 0 and int(f["target_units"][row]) > int(f["min_display"][row]):
-        reason = (
-            f"cover {_days(float(f['cover'][row]))} d < target {_days(float(f['target_days'][row]))} d; "
-            f"velocity {velocity:.2f}/d"
+    why, inputs = [], []
+    for i in range(len(quantity)):
+        donor_cover = "no sales" if d["velocity"][i] <= 0 else f"{_days(d['cover'][i])} d of cover"
+        why.append(
+            (
+                f"{origin_codes[i]} has {d['available'][i]} ({donor_cover}, keeps {keep[i]}); "
+                f"here cover {_days(max(c['cover'][i], 0))} d < target {_days(c['target_days'][i])} d, "
+                f"sells {c['velocity'][i]:.2f}/d; pair gain {gain[i]:.0f} units"
+            )[:255]
         )
-    else:
-        reason = f"{position} on hand and coming < display minimum {int(f['min_display'][row])}"
-    return f"{reason}; {origin_code} has {stock}"[:255]
-
-
-def _why_rebalance(
-    f: dict[str, np.ndarray], donor: int, receiver: int, *, keep: int, origin_code: str, gain: float
-) -> str:
-    donor_velocity = float(f["velocity"][donor])
-    donor_cover = "no sales" if donor_velocity <= 0 else f"{_days(float(f['cover'][donor]))} d of cover"
-    return (
-        f"{origin_code} has {int(f['available'][donor])} ({donor_cover}, keeps {keep}); "
-        f"here cover {_days(float(f['cover'][receiver]))} d < target {_days(float(f['target_days'][receiver]))} d, "
-        f"sells {float(f['velocity'][receiver]):.2f}/d; pair gain {gain:.0f} units"
-    )[:255]
+        inputs.append(
+            _inputs_json(
+                "rebalancing",
+                c,
+                i,
+                f', "origin_available": {d["available"][i]}, "origin_velocity": {d["velocity"][i]}, '
+                f'"origin_keeps": {keep[i]}, "pair_gain_units": {gain[i]}, "min_shipment_units": {min_units}',
+            )
+        )
+    plan.batches.append(
+        LineBatch(
+            "rebalancing",
+            f.location[donor_of],
+            f.location[receiver_of],
+            variant[receiver_of],
+            quantity,
+            f.price[receiver_of],
+            why,
+            inputs,
+        )
+    )
 
 
 # --- Writing the plan ----------------------------------------------------------------------------
@@ -655,44 +636,51 @@ def persist_plan(*, plan: Plan, run: PlanRun, actor: Any) -> list[Transfer]:
 
     Caller owns the transaction (services.plan_run). Keys are `<run key>:<planner>:<origin>:<destination>`.
     """
-    groups: dict[tuple[str, int, int], list[PlannedLine]] = defaultdict(list)
-    for line in plan.lines:
-        groups[(line.planner, line.origin_id, line.destination_id)].append(line)
-    if not groups:
-        return []
     label = actor.label if hasattr(actor, "label") else actor.get_username()
     user = None if hasattr(actor, "label") else actor
-    transfers = []
-    for (planner, origin, destination), lines in sorted(groups.items()):
-        units = sum(line.quantity for line in lines)
-        value = sum((line.unit_value * line.quantity for line in lines), Decimal("0"))
-        source = TransferSource.REPLENISHMENT if planner == "replenishment" else TransferSource.REBALANCING
-        transfers.append(
-            Transfer(
-                origin_id=origin,
-                destination_id=destination,
-                status=TransferStatus.PROPOSED,
-                source=source,
-                plan_run=run,
-                reason=f"{source.label} plan {run.key}: {units} units on {len(lines)} lines"[:255],
-                idempotency_key=f"{run.key}:{planner}:{origin}:{destination}"[:200],
-                created_by=user,
-                created_by_label=label,
-                needs_approval_reason=_approval_reason(plan, planner, origin, destination, units, value),
+    transfers: list[Transfer] = []
+    groups = []  # (batch, sorted line order, group starts)
+    for batch in plan.batches:
+        if not len(batch):
+            continue
+        order = np.lexsort((batch.variant, batch.destination, batch.origin))
+        pair = (batch.origin[order] << 32) | batch.destination[order]
+        starts = np.flatnonzero(np.concatenate(([True], pair[1:] != pair[:-1])))
+        units = np.add.reduceat(batch.quantity[order], starts)
+        values = np.add.reduceat(batch.quantity[order] * batch.price[order], starts)
+        counts = np.diff(np.concatenate((starts, [len(order)])))
+        source = SOURCES[batch.planner]
+        for start, unit_total, value_total, count in zip(
+            starts.tolist(), units.tolist(), values.tolist(), counts.tolist(), strict=True
+        ):
+            origin, destination = int(batch.origin[order[start]]), int(batch.destination[order[start]])
+            value = Decimal(str(round(value_total, 2)))
+            transfers.append(
+                Transfer(
+                    origin_id=origin,
+                    destination_id=destination,
+                    status=TransferStatus.PROPOSED,
+                    source=source,
+                    plan_run=run,
+                    reason=f"{source.label} plan {run.key}: {unit_total} units on {count} lines"[:255],
+                    idempotency_key=f"{run.key}:{batch.planner}:{origin}:{destination}"[:200],
+                    created_by=user,
+                    created_by_label=label,
+                    needs_approval_reason=_approval_reason(plan, batch.planner, origin, destination, unit_total, value),
+                )
             )
-        )
+        groups.append((batch, order, starts, counts))
+    if not transfers:
+        return []
     created = Transfer.objects.bulk_create(transfers)
     if any(transfer.pk is None for transfer in created):  # backends without RETURNING
         by_key = dict(Transfer.objects.filter(plan_run=run).values_list("idempotency_key", "pk"))
         for transfer in created:
             transfer.pk = by_key[transfer.idempotency_key]
-    by_group = {(transfer.source, transfer.origin_id, transfer.destination_id): transfer.pk for transfer in created}
-    rows: list[tuple[int, PlannedLine]] = []
-    for (planner, origin, destination), lines in groups.items():
-        source = TransferSource.REPLENISHMENT if planner == "replenishment" else TransferSource.REBALANCING
-        transfer_id = by_group[(source, origin, destination)]
-        rows.extend((transfer_id, line) for line in sorted(lines, key=lambda line: line.variant_id))
-    _insert_lines(rows)
+    ids = iter([transfer.pk for transfer in created])
+    for batch, order, starts, counts in groups:
+        transfer_ids = np.repeat(np.array([next(ids) for _ in range(len(starts))], dtype=np.int64), counts)
+        _insert_lines(batch, order, transfer_ids)
     TransferEvent.objects.bulk_create(
         [
             TransferEvent(
@@ -716,58 +704,49 @@ def persist_plan(*, plan: Plan, run: PlanRun, actor: Any) -> list[Transfer]:
     return created
 
 
-def _insert_lines(rows: list[tuple[int, PlannedLine]]) -> None:
-    """Bulk insert: PostgreSQL COPY (fast for tens of thousands of lines), bulk_create elsewhere."""
+def _insert_lines(batch: LineBatch, order: np.ndarray, transfer_ids: np.ndarray) -> None:
+    """Bulk insert one batch in `order`: PostgreSQL COPY (tens of thousands of lines), bulk_create elsewhere."""
+    variants = batch.variant[order].tolist()
+    quantities = batch.quantity[order].tolist()
+    prices = np.round(batch.price[order], 2).tolist()
+    positions = order.tolist()
     if connection.vendor == "postgresql":
-        import json
-
         table = TransferLine._meta.db_table
         columns = (
             "transfer_id, variant_id, quantity, quantity_picked, quantity_counted, for_order, reference_type, "
             "reference_id, request_key, unexpected, unit_value, why, inputs"
         )
-        buffer = io.StringIO()
-        for transfer_id, line in rows:
-            buffer.write(
-                "\t".join(
-                    (
-                        str(transfer_id),
-                        str(line.variant_id),
-                        str(line.quantity),
-                        "0",
-                        "0",
-                        "f",
-                        "",
-                        "",
-                        "",
-                        "f",
-                        str(line.unit_value),
-                        _copy_text(line.why),
-                        _copy_text(json.dumps(line.inputs)),
-                    )
-                )
-                + "\n"
+        rows = "".join(
+            f"{transfer_id}\t{variant}\t{quantity}\t0\t0\tf\t\t\t\tf\t{price:.2f}\t"
+            f"{_copy_text(batch.why[at])}\t{_copy_text(batch.inputs[at])}\n"
+            for transfer_id, variant, quantity, price, at in zip(
+                transfer_ids.tolist(), variants, quantities, prices, positions, strict=True
             )
+        )
         with connection.cursor() as cursor:
             raw = cursor.cursor  # psycopg 3
             with raw.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                copy.write(buffer.getvalue())
+                copy.write(rows)
         return
     TransferLine.objects.bulk_create(
         [
             TransferLine(
                 transfer_id=transfer_id,
-                variant_id=line.variant_id,
-                quantity=line.quantity,
-                unit_value=line.unit_value,
-                why=line.why,
-                inputs=line.inputs,
+                variant_id=variant,
+                quantity=quantity,
+                unit_value=Decimal(f"{price:.2f}"),
+                why=batch.why[at],
+                inputs=json.loads(batch.inputs[at]),
             )
-            for transfer_id, line in rows
+            for transfer_id, variant, quantity, price, at in zip(
+                transfer_ids.tolist(), variants, quantities, prices, positions, strict=True
+            )
         ],
         batch_size=2000,
     )
 
 
 def _copy_text(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return value

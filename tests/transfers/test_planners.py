@@ -260,3 +260,19 @@ def test_plan_transfers_command_plans_and_approves_once(warehouse, store):
     assert lines[0].endswith("1 approved automatically")
     assert lines[1].startswith("cmd-run: already planned 1 lines")
     assert Transfer.objects.get().status == TransferStatus.APPROVED
+
+
+def test_units_already_proposed_from_the_warehouse_are_not_offered_twice(warehouse, store, other_store):
+    PolicyFactory(location=store, auto_approve_max_units=1)  # stays proposed: nothing is held yet
+    variant = VariantFactory()
+    put_stock(warehouse, variant, 20)
+    stock_history(store, variant, on_hand=0, sold=28)
+    transfers_plan_task(planners=["replenishment"], key="day-1")
+    PolicyFactory(location=other_store)
+    stock_history(other_store, variant, on_hand=0, sold=28)
+
+    run("replenishment", key="day-2")
+
+    line = TransferLine.objects.get(transfer__plan_run__key="day-2")
+    assert (line.transfer.destination_id, line.quantity) == (other_store.pk, 6)
+    assert line.why.endswith("wh-1 has 6")
