@@ -1,4 +1,4 @@
-"""Inventory's REST API: availability, locations and their stock, stock operations, the ledger.
+"""Inventory's REST API: availability, locations and their stock, stock operations, holds, the ledger.
 
 One APIView per operation with nested input/output serializers; every write calls a service.
 Every endpoint checks the role, and every write also checks the location (omni.roles):
