@@ -35,7 +35,16 @@ from orders.services import (
 )
 
 from .models import DeliveryStatus, WebhookDelivery
-from .services import ACTOR, PayloadError, claim_version, location_for_online, parse_money, parse_time, require
+from .services import (
+    ACTOR,
+    PayloadError,
+    RetryLater,
+    claim_version,
+    location_for_online,
+    parse_money,
+    parse_time,
+    require,
+)
 
 CONSENT_STATES = {"subscribed": True, "unsubscribed": False}
 
@@ -219,7 +228,7 @@ def handle_refund(payload: dict[str, Any], delivery: WebhookDelivery) -> str:
         return DeliveryStatus.STALE
     order = _find_order(order_id)
     if order is None:
-        raise PayloadError(f"Order {order_id} is not in Omni yet: replay once its orders/create is processed.")
+        raise RetryLater(f"Order {order_id} is not in Omni yet: retried until its orders/create is processed.")
     lines = list(OrderLine.objects.filter(order=order).order_by("pk"))
     returns: dict[int, list[ReturnInput]] = {}
     cancels: dict[int, int] = {}

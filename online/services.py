@@ -43,6 +43,11 @@ MAX_ATTEMPTS = 8
 FINAL_STATUSES = {DeliveryStatus.PROCESSED, DeliveryStatus.IGNORED, DeliveryStatus.STALE, DeliveryStatus.REJECTED}
 
 
+class RetryLater(Exception):
+    """The delivery depends on one that has not been processed yet (a refund before its order):
+    the task retries it with backoff, and after MAX_ATTEMPTS it waits for an operator."""
+
+
 class PayloadError(ApplicationError):
     """The delivery is well formed JSON but cannot be applied as it is."""
 
@@ -80,38 +85,39 @@ def delivery_store(
     limit = getattr(settings, "SHOPIFY_WEBHOOK_MAX_BYTES", 2 * 1024 * 1024)
     oversized = len(raw_body) > limit
     now = timezone.now()
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _INSERT_SQL,
-                [
-                    shop_domain[:255],
-                    webhook_id[:255],
-                    topic[:100],
-                    lower.get("x-shopify-event-id", "")[:255],
-                    lower.get("x-shopify-api-version", "")[:20],
-                    lower.get("x-shopify-triggered-at", "")[:64],
-                    json.dumps(headers),
-                    raw_body,
-                    len(raw_body),
-                    DeliveryStatus.REJECTED if oversized else DeliveryStatus.RECEIVED,
-                    f"Body of {len(raw_body)} bytes exceeds the {limit}-byte processing limit "
-                    "(SHOPIFY_WEBHOOK_MAX_BYTES); raise it and replay."
-                    if oversized
-                    else "",
-                    now,
-                    now,
-                ],
-            )
-            row = cursor.fetchone()
-        if row is None:
-            WebhookDelivery.objects.filter(shop_domain=shop_domain, webhook_id=webhook_id).update(
-                duplicates=F("duplicates") + 1
-            )
-            return StoredDelivery(delivery_id=None, duplicate=True)
-        delivery_id = int(row[0])
-        if not oversized:
-            transaction.on_commit(partial(_enqueue, delivery_id))
+    # One autocommitted INSERT: the row is durable when it returns, and the processing task is
+    # queued right after (on_commit runs at once outside a transaction). No BEGIN/COMMIT round trips.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_SQL,
+            [
+                shop_domain[:255],
+                webhook_id[:255],
+                topic[:100],
+                lower.get("x-shopify-event-id", "")[:255],
+                lower.get("x-shopify-api-version", "")[:20],
+                lower.get("x-shopify-triggered-at", "")[:64],
+                json.dumps(headers),
+                raw_body,
+                len(raw_body),
+                DeliveryStatus.REJECTED if oversized else DeliveryStatus.RECEIVED,
+                f"Body of {len(raw_body)} bytes exceeds the {limit}-byte processing limit "
+                "(SHOPIFY_WEBHOOK_MAX_BYTES); raise it and replay."
+                if oversized
+                else "",
+                now,
+                now,
+            ],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        WebhookDelivery.objects.filter(shop_domain=shop_domain, webhook_id=webhook_id).update(
+            duplicates=F("duplicates") + 1
+        )
+        return StoredDelivery(delivery_id=None, duplicate=True)
+    delivery_id = int(row[0])
+    if not oversized:
+        transaction.on_commit(partial(_enqueue, delivery_id))
     return StoredDelivery(delivery_id=delivery_id, duplicate=False)
 
 

@@ -64,6 +64,7 @@ class OnlineStoreSimulator:
         online_location_id: int,
         rng: random.Random,
         order_id_base: int = 5_832_000_000_000,
+        customer_id_base: int = 7_012_000_000_000,
     ) -> None:
         if not catalogue:
             raise ValueError("The simulator needs at least one catalogue item with an online inventory item id.")
@@ -71,6 +72,7 @@ class OnlineStoreSimulator:
         self.location_id = online_location_id
         self.rng = rng
         self.order_id_base = order_id_base
+        self.customer_id_base = customer_id_base
         self.clock = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
     def _tick(self) -> datetime:
@@ -83,8 +85,8 @@ class OnlineStoreSimulator:
     def customer(self, number: int) -> dict[str, object]:
         first, last = self.rng.choice(FIRST), self.rng.choice(LAST)
         return {
-            "id": 7_012_000_000_000 + number,
-            "email": f"{first.lower()}.{last.lower()}{number}@example.com",
+            "id": self.customer_id_base + number,
+            "email": f"{first.lower()}.{last.lower()}{self.customer_id_base + number}@example.com",
             "first_name": first,
             "last_name": last,
             "phone": f"+1512555{number % 10000:04d}" if self.rng.random() < 0.6 else None,
@@ -166,7 +168,7 @@ class OnlineStoreSimulator:
                     "id": 912_000_000_000 + number, "order_id": order["id"], "created_at": _iso(self._tick()),
                     "processed_at": _iso(self.clock), "note": "Wrong size", "restock": True,
                     "refund_line_items": [{"id": 3_358_000 + number, "line_item_id": line["id"], "quantity": 1,
-                                           "restock_type": "return", "location_id": self.location_id,
+                                           "restock_type": "cancel", "location_id": self.location_id,
                                            "subtotal": float(line["price"]), "total_tax": 0.0,
                                            "line_item": {"id": line["id"], "variant_id": line["variant_id"],
                                                          "sku": line["sku"], "quantity": line["quantity"]}}],

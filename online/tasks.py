@@ -12,7 +12,7 @@ from . import services
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
-    autoretry_for=(DatabaseError, ConnectionError, TimeoutError),
+    autoretry_for=(DatabaseError, ConnectionError, TimeoutError, services.RetryLater),
     retry_backoff=2,
     retry_backoff_max=300,
     retry_jitter=True,

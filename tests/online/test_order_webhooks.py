@@ -165,3 +165,16 @@ def test_shop_discounts_lower_the_charged_prices(send_webhook, online_warehouse,
     order = Order.objects.get()
     assert order.total == Decimal("57.60")
     assert order.payments.get().amount == Decimal("57.60")
+
+
+def test_a_refund_before_its_order_is_retried_not_dropped(send_webhook, online_warehouse, tee):
+    refund = {"id": 912345678902, "order_id": ORDER_ID, "created_at": "2026-03-20T09:01:12-04:00",
+              "refund_line_items": []}  # fmt: skip
+    send_webhook("refunds/create", refund)
+
+    with pytest.raises(services.RetryLater):
+        process_all()
+
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.FAILED, 1)
+    assert "retried until its orders/create is processed" in delivery.error
