@@ -323,6 +323,7 @@ def main() -> None:
     rss = max(float(p["peak_rss_mb"]) for p in plans)
     counts = plans[-1]["counts"]
     assert isinstance(counts, dict)
+    timings = counts.get("timings", {})
     approve = None if args.skip_approve else run_child("approve")
 
     ratio = plan / baseline
@@ -347,7 +348,9 @@ def main() -> None:
         f"The run read {counts.get('levels', 0):,} levels, got back {counts.get('candidate_rows', 0):,} candidate rows "
         f"and planned {counts.get('lines', 0):,} lines ({counts.get('units', 0):,} units; "
         f"{counts.get('rebalancing_pairs', 0)} rebalancing pairs kept, "
-        f"{counts.get('rebalancing_pairs_below_minimum', 0)} below the minimum shipment).",
+        f"{counts.get('rebalancing_pairs_below_minimum', 0)} below the minimum shipment). "
+        f"Stages of the last round: {', '.join(f'{name[:-3]} {ms:,} ms' for name, ms in timings.items())} "
+        "(the rest: policies, counting the levels, the deferred foreign-key checks of the new lines).",
     ]
     if approve:
         lines += [

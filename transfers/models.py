@@ -154,8 +154,8 @@ class Transfer(models.Model):
 
 class TransferLine(models.Model):
     transfer = models.ForeignKey(Transfer, on_delete=models.CASCADE, related_name="lines")
-    # Indexed by (variant, transfer) below; the planners write tens of thousands of lines at once,
-    # so every line carries as few indexes as its reads need.
+    # Not indexed: nothing reads lines by variant across transfers, and the planners write tens of
+    # thousands of lines at once (an index in variant order makes each insert a random write).
     variant = models.ForeignKey("inventory.Variant", on_delete=models.PROTECT, related_name="+", db_index=False)
     quantity = models.PositiveIntegerField(help_text="Planned (and, once approved, held) units.")
     quantity_picked = models.PositiveIntegerField(default=0)
@@ -196,7 +196,6 @@ class TransferLine(models.Model):
             models.Index(
                 fields=["reference_type", "reference_id"], condition=~Q(reference_id=""), name="transferline_reference"
             ),
-            models.Index(fields=["variant", "transfer"], name="transferline_variant"),
         ]
 
     def __str__(self) -> str:
