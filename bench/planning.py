@@ -345,8 +345,8 @@ def main() -> None:
         f"| planning / baseline | {ratio:.2f}x | <= 2x |",
         f"| peak RSS of the planning process | {rss:.0f} MiB | < 2048 MiB |",
         "",
-        f"The run read {counts.get('levels', 0):,} levels, got back {counts.get('candidate_rows', 0):,} candidate rows "
-        f"and planned {counts.get('lines', 0):,} lines ({counts.get('units', 0):,} units; "
+        f"The run planned {counts.get('stores', 0)} stores, got back {counts.get('candidate_rows', 0):,} "
+        f"candidate rows and planned {counts.get('lines', 0):,} lines ({counts.get('units', 0):,} units; "
         f"{counts.get('rebalancing_pairs', 0)} rebalancing pairs kept, "
         f"{counts.get('rebalancing_pairs_below_minimum', 0)} below the minimum shipment). "
         f"Stages of the last round: {', '.join(f'{name[:-3]} {ms:,} ms' for name, ms in timings.items())} "

@@ -124,18 +124,25 @@ def _velocity_cte(t: dict[str, str], variant_ids: Sequence[int] | None = None) -
     )"""  # noqa: S608 - table names come from model meta; values are parameters or integers
 
 
-def figures_sql(*, with_overrides: bool, open_ids: Sequence[int] = (), donors_of: Sequence[int] | None = None) -> str:
+def figures_sql(
+    *,
+    location_ids: Sequence[int],
+    with_overrides: bool,
+    open_ids: Sequence[int] = (),
+    donors_of: Sequence[int] | None = None,
+) -> str:
     """The planners' pass over levels, ledger and open transfers (portable SQL).
 
-    Without `donors_of`: the rows that need stock. With `donors_of` (variant ids): the rows of
-    those variants whose stock exceeds what their store keeps (rebalancing's donors). `open_ids`
-    are the transfers not yet received (read first, so their lines are found by transfer id).
+    `location_ids`: the active stores with an active policy. Without `donors_of`: the rows that
+    need stock. With `donors_of` (variant ids): the rows of those variants whose stock exceeds what
+    their store keeps (rebalancing's donors). `open_ids`: the transfers not yet received (read
+    first, so their lines are found by transfer id, and skipped altogether when there are none).
+    Prices and inactive variants are handled by the caller on the few rows that come back.
     """
     t = _tables()
-    # No open transfers: a CTE that returns no row (keeps one shape of query).
-    transfer_filter = f"l.transfer_id IN ({_ids(open_ids)})" if open_ids else "1 = 0"
     override_joins = (
         f"""
+        JOIN {t["variant"]} v ON v.id = s.variant_id
         JOIN {t["product"]} pr ON pr.id = v.product_id
         LEFT JOIN {t["override"]} ov ON ov.policy_id = p.id AND ov.variant_id = s.variant_id
         LEFT JOIN {t["override"]} oc ON oc.policy_id = p.id AND oc.variant_id IS NULL AND oc.category = pr.category"""
@@ -152,6 +159,30 @@ def figures_sql(*, with_overrides: bool, open_ids: Sequence[int] = (), donors_of
         if with_overrides
         else "p.min_display_quantity"
     )
+    if open_ids:
+        pending_ctes = f""",
+    pipe AS (
+        SELECT tr.destination_id AS location_id, l.variant_id,
+            SUM(CASE WHEN tr.status IN ('proposed', 'approved', 'picking') AND NOT l.for_order THEN l.quantity
+                     WHEN tr.status = 'in_transit' AND l.for_order THEN -COALESCE(l.quantity_dispatched, 0)
+                     ELSE 0 END) AS pending_in
+        FROM {t["line"]} l JOIN {t["transfer"]} tr ON tr.id = l.transfer_id
+        WHERE l.transfer_id IN ({_ids(open_ids)}) AND tr.status IN ('proposed', 'approved', 'picking', 'in_transit')
+        GROUP BY tr.destination_id, l.variant_id
+    ),
+    outp AS (
+        SELECT tr.origin_id AS location_id, l.variant_id, SUM(l.quantity) AS pending_out
+        FROM {t["line"]} l JOIN {t["transfer"]} tr ON tr.id = l.transfer_id
+        WHERE l.transfer_id IN ({_ids(open_ids)}) AND tr.status = 'proposed' AND NOT l.for_order
+        GROUP BY tr.origin_id, l.variant_id
+    )"""  # noqa: S608 - table names come from model meta; ids are integers
+        pending_joins = """
+        LEFT JOIN pipe ON pipe.location_id = s.location_id AND pipe.variant_id = s.variant_id
+        LEFT JOIN outp ON outp.location_id = s.location_id AND outp.variant_id = s.variant_id"""
+        pending_in, pending_out = "COALESCE(pipe.pending_in, 0)", "COALESCE(outp.pending_out, 0)"
+    else:
+        pending_ctes = pending_joins = ""
+        pending_in = pending_out = "0"
     if donors_of is None:
         where = "f.position * %(window)s < f.sold * f.target_days OR f.position < f.min_display"
         only = ""
@@ -160,43 +191,25 @@ def figures_sql(*, with_overrides: bool, open_ids: Sequence[int] = (), donors_of
             AND (f.available - f.pending_out) * %(window)s > f.sold * %(excess_days)s
             AND (f.available - f.pending_out) * %(window)s > f.sold * f.target_days"""
         only = f" AND s.variant_id IN ({_ids(donors_of)})"
+    stores = _ids(location_ids) if location_ids else "NULL"
     return f"""
-    WITH {_velocity_cte(t, donors_of)},
-    pipe AS (
-        SELECT tr.destination_id AS location_id, l.variant_id,
-            SUM(CASE WHEN tr.status IN ('proposed', 'approved', 'picking') AND NOT l.for_order THEN l.quantity
-                     WHEN tr.status = 'in_transit' AND l.for_order THEN -COALESCE(l.quantity_dispatched, 0)
-                     ELSE 0 END) AS pending_in
-        FROM {t["line"]} l JOIN {t["transfer"]} tr ON tr.id = l.transfer_id
-        WHERE {transfer_filter} AND tr.status IN ('proposed', 'approved', 'picking', 'in_transit')
-        GROUP BY tr.destination_id, l.variant_id
-    ),
-    outp AS (
-        SELECT tr.origin_id AS location_id, l.variant_id, SUM(l.quantity) AS pending_out
-        FROM {t["line"]} l JOIN {t["transfer"]} tr ON tr.id = l.transfer_id
-        WHERE {transfer_filter} AND tr.status = 'proposed' AND NOT l.for_order
-        GROUP BY tr.origin_id, l.variant_id
-    ),
+    WITH {_velocity_cte(t, donors_of)}{pending_ctes},
     fig AS (
         SELECT s.location_id, s.variant_id, s.available, s.incoming,
-            COALESCE(pipe.pending_in, 0) AS pending_in,
-            COALESCE(outp.pending_out, 0) AS pending_out,
-            s.available + s.incoming + COALESCE(pipe.pending_in, 0) - COALESCE(outp.pending_out, 0) AS position,
+            {pending_in} AS pending_in,
+            {pending_out} AS pending_out,
+            s.available + s.incoming + {pending_in} - {pending_out} AS position,
             COALESCE(sold.units, 0) AS sold,
             CAST({target} AS DOUBLE PRECISION) AS target_days,
             {display} AS min_display,
-            p.replenish, p.rebalance, v.price
+            p.replenish, p.rebalance
         FROM {t["level"]} s
-        JOIN {t["policy"]} p ON p.location_id = s.location_id
-        JOIN {t["location"]} loc ON loc.id = s.location_id
-        JOIN {t["variant"]} v ON v.id = s.variant_id{override_joins}
-        LEFT JOIN sold ON sold.location_id = s.location_id AND sold.variant_id = s.variant_id
-        LEFT JOIN pipe ON pipe.location_id = s.location_id AND pipe.variant_id = s.variant_id
-        LEFT JOIN outp ON outp.location_id = s.location_id AND outp.variant_id = s.variant_id
-        WHERE p.is_active AND loc.is_active AND loc.receives_transfers AND loc.kind = 'store' AND v.is_active{only}
+        JOIN {t["policy"]} p ON p.location_id = s.location_id{override_joins}
+        LEFT JOIN sold ON sold.location_id = s.location_id AND sold.variant_id = s.variant_id{pending_joins}
+        WHERE s.location_id IN ({stores}){only}
     )
     SELECT f.location_id, f.variant_id, f.available, f.incoming, f.pending_in, f.pending_out, f.sold,
-        f.target_days, f.min_display, f.replenish, f.rebalance, CAST(f.price AS DOUBLE PRECISION)
+        f.target_days, f.min_display, f.replenish, f.rebalance
     FROM fig f
     WHERE {where}
     """  # noqa: S608 - table names come from model meta; values are parameters or integers
@@ -254,12 +267,27 @@ class Plan:
 
 
 def _fetch(sql: str, params: dict[str, Any]) -> np.ndarray:
+    """The figures query's rows, plus each variant's price (last column); inactive variants dropped."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     if not rows:
         return np.zeros((0, len(COLUMNS)), dtype=np.float64)
-    return np.array(rows, dtype=np.float64)
+    data = np.array(rows, dtype=np.float64)
+    variants = np.unique(data[:, 1]).astype(np.int64)
+    catalogue = np.array(
+        [
+            (pk, float(price), 1.0 if active else 0.0)
+            for pk, price, active in Variant.objects.filter(pk__in=variants.tolist()).values_list(
+                "pk", "price", "is_active"
+            )
+        ],
+        dtype=np.float64,
+    ).reshape(-1, 3)
+    catalogue = catalogue[np.argsort(catalogue[:, 0])]
+    at = np.searchsorted(catalogue[:, 0], data[:, 1])
+    active = catalogue[at, 2] > 0
+    return np.column_stack([data, catalogue[at, 1]])[active]
 
 
 def _group_cumsum(values: np.ndarray, group_start: np.ndarray) -> np.ndarray:
@@ -374,11 +402,18 @@ def compute_plan(*, planners: Sequence[str], now: datetime) -> Plan:
     )
     open_ids = [pk for pk, _status, _origin in open_transfers]
     started = time.perf_counter()
-    data = _fetch(figures_sql(with_overrides=with_overrides, open_ids=open_ids), params)
+    store_ids = sorted(
+        loc
+        for loc, policy in policies.items()
+        if policy.location.is_active
+        and policy.location.receives_transfers
+        and policy.location.kind == LocationKind.STORE
+    )
+    data = _fetch(figures_sql(location_ids=store_ids, with_overrides=with_overrides, open_ids=open_ids), params)
     timings = {"figures_ms": round((time.perf_counter() - started) * 1000)}
     plan.counts = {
         "candidate_rows": len(data),
-        "levels": StockLevel.objects.filter(location_id__in=list(policies)).count(),
+        "stores": len(store_ids),
     }
     started = time.perf_counter()
     figures = Figures(data, window=window, excess_days=excess_days)
@@ -392,7 +427,10 @@ def compute_plan(*, planners: Sequence[str], now: datetime) -> Plan:
         if len(wanted):
             started = time.perf_counter()
             donor_data = _fetch(
-                figures_sql(with_overrides=with_overrides, open_ids=open_ids, donors_of=wanted.tolist()), params
+                figures_sql(
+                    location_ids=store_ids, with_overrides=with_overrides, open_ids=open_ids, donors_of=wanted.tolist()
+                ),
+                params,
             )
             timings["donors_ms"] = round((time.perf_counter() - started) * 1000)
             plan.counts["donor_rows"] = len(donor_data)

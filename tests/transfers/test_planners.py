@@ -276,3 +276,22 @@ def test_units_already_proposed_from_the_warehouse_are_not_offered_twice(warehou
     line = TransferLine.objects.get(transfer__plan_run__key="day-2")
     assert (line.transfer.destination_id, line.quantity) == (other_store.pk, 6)
     assert line.why.endswith("wh-1 has 6")
+
+
+def test_inactive_variants_and_stores_are_not_planned(warehouse, store, other_store):
+    PolicyFactory(location=store)
+    PolicyFactory(location=other_store)
+    retired, selling = VariantFactory(), VariantFactory()
+    for variant in (retired, selling):
+        put_stock(warehouse, variant, 40)
+        stock_history(store, variant, on_hand=0, sold=28)
+        stock_history(other_store, variant, on_hand=0, sold=28)
+    retired.is_active = False
+    retired.save()
+    other_store.is_active = False
+    other_store.save()
+
+    run("replenishment")
+
+    assert list(lines_of()) == [(warehouse.pk, store.pk, selling.pk)]
+    assert lines_of()[(warehouse.pk, store.pk, selling.pk)].unit_value == selling.price
