@@ -42,7 +42,7 @@ def seed_policies(*, stores: list[Location]) -> int:
             target_days_of_cover=Decimal("21") if store.ships_to_customers else Decimal("14"),
             min_display_quantity=0,
             auto_approve_max_units=150,
-            auto_approve_max_value=Decimal("7500"),
+            auto_approve_max_value=Decimal("10000"),
         )
         for store in stores
         if store.pk not in existing
