@@ -99,3 +99,26 @@ def login(live_url):
         return page
 
     return sign_in
+
+
+def wait_until(page, expression: str, timeout: float = 10.0) -> None:
+    """Poll a JavaScript expression until it is truthy.
+
+    Playwright's `page.wait_for_function` builds its predicate with eval inside the page, which our
+    content security policy (no 'unsafe-eval') refuses at random; `page.evaluate` runs through the
+    DevTools protocol, which the policy does not govern.
+    """
+    import time
+
+    from playwright.sync_api import Error
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if page.evaluate(f"Boolean({expression})"):
+                return
+        except Error:
+            pass  # a navigation replaced the page meanwhile (or the element is not there yet): poll again
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for: {expression}")
+        time.sleep(0.05)

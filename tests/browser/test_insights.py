@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from insights.models import SurveyResponse
 from insights.services import cutoff_for, insight_run_nightly
+from tests.browser.conftest import wait_until
 from tests.factories.customers import make_customer
 from tests.factories.insights import make_sale
 from tests.factories.inventory import ProductFactory, VariantFactory
@@ -41,7 +42,7 @@ def test_a_manager_reads_the_size_curve_chart_and_splits_a_buy(page, login, live
 
     chart = page.locator("#size-curve-chart")
     chart.wait_for()
-    page.wait_for_function("document.getElementById('size-curve-chart').dataset.drawn === 'true'")
+    wait_until(page, "document.getElementById('size-curve-chart').dataset.drawn === 'true'")
     box = chart.bounding_box()
     assert box and box["width"] > 300 and box["height"] > 200
     assert page.get_by_test_id("buy-split").locator("tbody tr").count() == 3
@@ -50,7 +51,7 @@ def test_a_manager_reads_the_size_curve_chart_and_splits_a_buy(page, login, live
     # switching the category swaps the fragment and redraws the chart
     page.get_by_label("Category").select_option("shoes")
     page.get_by_test_id("buy-split").get_by_text("41", exact=True).wait_for()
-    page.wait_for_function("document.getElementById('size-curve-chart').dataset.drawn === 'true'")
+    wait_until(page, "document.getElementById('size-curve-chart').dataset.drawn === 'true'")
     assert page.get_by_test_id("buy-split").locator("strong").all_inner_texts() == ["38", "12"]
 
 

@@ -2,6 +2,8 @@ import os
 
 import pytest
 
+from tests.browser.conftest import wait_until
+
 pytestmark = pytest.mark.browser
 
 # Set OMNI_SCREENSHOT_DIR to keep a picture of the home page (for judging the design by eye).
@@ -47,5 +49,5 @@ def test_manager_with_two_stores_switches_location_from_the_top_bar(page, login,
     page.locator("#location-top").select_option(label="Austin Domain")
 
     page.wait_for_load_state("load")
-    page.wait_for_function("document.querySelector('#location-top').selectedOptions[0].text === 'Austin Domain'")
+    wait_until(page, "document.querySelector('#location-top').selectedOptions[0].text === 'Austin Domain'")
     assert "Austin Domain" in page.get_by_test_id("home-location").inner_text()

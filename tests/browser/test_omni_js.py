@@ -2,6 +2,8 @@
 
 import pytest
 
+from tests.browser.conftest import wait_until
+
 pytestmark = [pytest.mark.browser, pytest.mark.urls("tests.omni.urls_errors")]
 
 
@@ -9,7 +11,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.urls("tests.omni.urls_errors")]
 def htmx_page(page, login, live_url, associate):
     login(page, "associate")
     page.goto(f"{live_url}/test/htmx/")
-    page.wait_for_function("window.htmx && window.Omni")
+    wait_until(page, "window.htmx && window.Omni")
     return page
 
 

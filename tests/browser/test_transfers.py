@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from tests.browser.conftest import wait_until
 from tests.factories import VariantFactory
 from tests.factories.transfers import SYSTEM, PolicyFactory, level, put_stock, stock_history
 from transfers import services
@@ -113,7 +114,7 @@ def test_dashboard_draws_its_charts(page, login, live_url, warehouse, store, man
     login(page, "manager")
     page.goto(f"{live_url}/transfers/dashboard/")
 
-    page.wait_for_function("document.querySelectorAll('canvas[data-drawn=true]').length === 5")
+    wait_until(page, "document.querySelectorAll('canvas[data-drawn=true]').length === 5")
     assert page.get_by_test_id("kpi-in-flight").inner_text() == "1"
     assert page.evaluate("document.documentElement.scrollWidth") <= 1024
     shot(page, "transfers-dashboard")
