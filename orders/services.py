@@ -1475,7 +1475,8 @@ def order_cancel(
 
     Committed units go back to available where they are; the money for the cancelled units goes
     back to the original tenders. Take-now lines cannot be cancelled (they are returns), nor lines
-    whose fulfilment shipped or was collected, nor units on a transfer that is under way.
+    whose fulfilment shipped or was collected, nor units on a transfer that is under way. A whole
+    collection whose transfer has not left the other store comes off that transfer.
     Raises CancelNotAllowedError, OrderNotFoundError.
     """
     _actor(actor)
@@ -1501,6 +1502,7 @@ def order_cancel(
         changes: dict[tuple[int, int], int] = defaultdict(int)
         refunded_lines: list[tuple[OrderLine, int, Decimal]] = []
         touched: set[int] = set()
+        off_transfer: set[int] = set()  # collect fulfilments whose transfer has not left yet
         for line_id, units in wanted.items():
             line = by_id.get(line_id)
             if line is None:
@@ -1515,12 +1517,14 @@ def order_cancel(
             if isinstance(units, bool) or not isinstance(units, int) or not 0 < units <= line.open_quantity:
                 raise CancelNotAllowedError(f"{line.sku}: cancel 1 to {line.open_quantity} unit(s).", {"line": line_id})
             state = _transfer_state(fulfilment)
-            if state in ("open", "in_transit"):
+            if state == "in_transit":
                 raise CancelNotAllowedError(
                     f"{line.sku} is on transfer {fulfilment.transfer_ref} to the pickup store: "
-                    + ("cancel the transfer first." if state == "open" else "cancel once it has arrived."),
+                    "cancel once it has arrived.",
                     {"line": line_id, "transfer": fulfilment.transfer_ref},
                 )
+            if state == "open":
+                off_transfer.add(fulfilment.pk)
             money = pricing.refund_for(
                 line_total=line.total,
                 line_quantity=line.quantity,
@@ -1535,6 +1539,8 @@ def order_cancel(
         OrderLine.objects.bulk_update(
             [line for line, _, _ in refunded_lines], ["cancelled_quantity", "picked_quantity"]
         )
+        for fulfilment_id in sorted(off_transfer):
+            _take_off_transfer(order, fulfilments[fulfilment_id], order_lines, actor=actor, reason=reason)
         key = f"order:{order.pk}:cancel:{uuid.uuid4().hex[:12]}"
         stock.stock_apply(
             actor=actor,
@@ -1569,6 +1575,38 @@ def order_cancel(
                 _transition(fulfilment, Status.CANCELLED, actor=actor, message="Cancelled.", location_id=location_id)
         order.refresh_from_db()
         return order
+
+
+def _take_off_transfer(
+    order: Order, fulfilment: Fulfilment, order_lines: Sequence[OrderLine], *, actor: Any, reason: str
+) -> None:
+    """A collect fulfilment is being cancelled while its transfer has not left the other store:
+    take its lines off that transfer (the caller uncommits the units at the origin).
+
+    Only a whole fulfilment comes off (a transfer line carries the units of the whole collection);
+    if the transfer was dispatched meanwhile nothing comes off and the cancel is refused.
+    """
+    from transfers.services import transfer_release_order_lines
+
+    lines = [line for line in order_lines if line.fulfilment_id == fulfilment.pk]
+    if any(line.open_quantity for line in lines):
+        raise CancelNotAllowedError(
+            f"The collection is on transfer {fulfilment.transfer_ref}: cancel all of its units, "
+            "or the rest once it has arrived.",
+            {"transfer": fulfilment.transfer_ref},
+        )
+    removed = transfer_release_order_lines(
+        actor=actor,
+        reference=_order_reference(order.pk),
+        note=reason[:200],
+        origin_id=fulfilment.source_location_id,
+        destination_id=fulfilment.pickup_location_id,
+    )
+    if not removed:
+        raise CancelNotAllowedError(
+            f"Transfer {fulfilment.transfer_ref} has just left for the pickup store: cancel once it has arrived.",
+            {"transfer": fulfilment.transfer_ref},
+        )
 
 
 # --- Returns and exchanges ----------------------------------------------------------------------------------

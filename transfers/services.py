@@ -303,17 +303,33 @@ def transfer_request_for_order(
         return existing
 
 
-def transfer_release_order_lines(*, actor: Any, reference: Reference, note: str = "") -> int:
+def transfer_release_order_lines(
+    *,
+    actor: Any,
+    reference: Reference,
+    note: str = "",
+    origin_id: int | None = None,
+    destination_id: int | None = None,
+) -> int:
     """An order no longer needs its units brought over (cancelled before dispatch): take its lines off
-    the open transfers that hold them. Returns how many units were taken off.
+    the open transfers that hold them (only those on the route `origin_id` -> `destination_id` when
+    given). Returns how many units were taken off.
 
     Lines already dispatched stay (the goods are on the road and arrive committed at the pickup
     store: the order releases them there). A transfer left with no lines is cancelled. The units
     stay committed at the origin: the order uncommits them. Idempotent: a repeat finds nothing.
+    The caller may hold its order's lock: transfers never lock an order, so the order is always
+    locked first.
     """
     removed_units = 0
+    route = Q()
+    if origin_id is not None:
+        route &= Q(transfer__origin_id=origin_id)
+    if destination_id is not None:
+        route &= Q(transfer__destination_id=destination_id)
     transfer_ids = list(
         TransferLine.objects.filter(
+            route,
             reference_type=reference.type,
             reference_id=reference.id,
             for_order=True,

@@ -11,6 +11,8 @@ from orders.errors import CancelNotAllowedError, GiftCardError, ReturnNotAllowed
 from orders.models import Fulfilment, GiftCard, Order, Payment, Refund, Status, Tender
 from orders.services import ReturnInput, TenderInput
 from tests.factories.inventory import VariantFactory
+from tests.factories.transfers import assert_ledger_matches_levels
+from transfers.models import Transfer, TransferStatus
 from tests.factories.orders import SYSTEM, card, cash, collect, draft, give_stock, place, ship, take_now
 
 pytestmark = pytest.mark.django_db
@@ -63,12 +65,68 @@ def test_shipped_lines_cannot_be_cancelled(network, variant, associate, customer
         services.order_cancel(actor=associate, order_id=order.pk)
 
 
-def test_cancel_while_a_transfer_is_open_is_refused_with_a_reason(network, variant, associate, customer):
-    give_stock(network["other"], variant, 1)
-    order = place(associate, draft(location=network["store"], customer=customer, lines=[collect(variant)])).order
+def _collect_from_other_store(network, variant, associate, customer, units):
+    give_stock(network["other"], variant, 3)
+    order = place(
+        associate, draft(location=network["store"], customer=customer, lines=[collect(variant, units)])
+    ).order
+    return order, Transfer.objects.get()
 
-    with pytest.raises(CancelNotAllowedError, match="transfer"):
+
+def test_cancelling_a_collection_before_its_transfer_leaves_takes_it_off_the_transfer(
+    network, variant, associate, customer
+):
+    order, transfer = _collect_from_other_store(network, variant, associate, customer, 2)
+    assert level(network["other"], variant).committed == 2
+
+    services.order_cancel(actor=associate, order_id=order.pk, reason="found it elsewhere")
+
+    order.refresh_from_db()
+    transfer.refresh_from_db()
+    assert order.status == Status.CANCELLED
+    assert order.refunded_total == order.paid_total
+    assert transfer.status == TransferStatus.CANCELLED
+    assert not transfer.lines.exists()
+    other = level(network["other"], variant)
+    assert (other.on_hand, other.committed, other.reserved, other.available) == (3, 0, 0, 3)
+    assert not StockLevel.objects.filter(location=network["store"], variant=variant, incoming__gt=0).exists()
+    assert_ledger_matches_levels()
+
+
+def test_part_of_a_collection_on_an_open_transfer_cannot_be_cancelled(network, variant, associate, customer):
+    order, transfer = _collect_from_other_store(network, variant, associate, customer, 2)
+    line = order.lines.get()
+
+    with pytest.raises(CancelNotAllowedError, match="cancel all of its units"):
+        services.order_cancel(actor=associate, order_id=order.pk, lines={line.pk: 1})
+
+    line.refresh_from_db()
+    transfer.refresh_from_db()
+    assert line.cancelled_quantity == 0
+    assert transfer.status == TransferStatus.APPROVED
+    assert transfer.lines.get().quantity == 2
+    assert level(network["other"], variant).committed == 2
+    assert not Refund.objects.exists()
+
+
+def test_a_collection_whose_transfer_left_is_cancelled_only_once_it_arrives(network, variant, associate, customer):
+    from transfers import services as transfers
+
+    order, transfer = _collect_from_other_store(network, variant, associate, customer, 1)
+    transfers.transfer_dispatch(actor=SYSTEM, transfer_id=transfer.pk)
+
+    with pytest.raises(CancelNotAllowedError, match="once it has arrived"):
         services.order_cancel(actor=associate, order_id=order.pk)
+
+    transfers.transfer_receive(actor=SYSTEM, transfer_id=transfer.pk, as_expected=True)
+    services.fulfilments_sync_transfers()
+    services.order_cancel(actor=associate, order_id=order.pk)
+
+    order.refresh_from_db()
+    assert order.status == Status.CANCELLED
+    store = level(network["store"], variant)
+    assert (store.on_hand, store.committed, store.available) == (1, 0, 1)
+    assert_ledger_matches_levels()
 
 
 def test_return_at_another_store_restocks_there_and_refunds_original_tenders(
