@@ -11,9 +11,9 @@ from orders.errors import CancelNotAllowedError, GiftCardError, ReturnNotAllowed
 from orders.models import Fulfilment, GiftCard, Order, Payment, Refund, Status, Tender
 from orders.services import ReturnInput, TenderInput
 from tests.factories.inventory import VariantFactory
+from tests.factories.orders import SYSTEM, card, cash, collect, draft, give_stock, place, ship, take_now
 from tests.factories.transfers import assert_ledger_matches_levels
 from transfers.models import Transfer, TransferStatus
-from tests.factories.orders import SYSTEM, card, cash, collect, draft, give_stock, place, ship, take_now
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -67,9 +67,7 @@ def test_shipped_lines_cannot_be_cancelled(network, variant, associate, customer
 
 def _collect_from_other_store(network, variant, associate, customer, units):
     give_stock(network["other"], variant, 3)
-    order = place(
-        associate, draft(location=network["store"], customer=customer, lines=[collect(variant, units)])
-    ).order
+    order = place(associate, draft(location=network["store"], customer=customer, lines=[collect(variant, units)])).order
     return order, Transfer.objects.get()
 
 
