@@ -285,6 +285,8 @@ SHOPIFY_WEBHOOK_SECRETS = env_list("SHOPIFY_WEBHOOK_SECRET")  # comma-separated,
 SHOPIFY_SHOP_DOMAIN = os.environ.get("SHOPIFY_SHOP_DOMAIN", "omni-demo.myshopify.com")
 SHOPIFY_ADMIN_API_URL = os.environ.get("SHOPIFY_ADMIN_API_URL", "")
 SHOPIFY_ACCESS_TOKEN = os.environ.get("SHOPIFY_ACCESS_TOKEN", "")
+# Stored deliveries are sent to the worker in bursts gathered for this long (online.queueing); 0 sends each alone.
+SHOPIFY_WEBHOOK_BATCH_MS = int(os.environ.get("SHOPIFY_WEBHOOK_BATCH_MS", "20"))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 # --- Business settings ------------------------------------------------------------------------

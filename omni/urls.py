@@ -12,7 +12,11 @@ api_v1: list[URLPattern | URLResolver] = [
     *(path("", include(f"{app}.api_urls")) for app in APPS),
 ]
 
+# Django tries these in order on every request: the machine-facing hot paths (the API, the online
+# store's webhooks) come first, the pages after.
 urlpatterns = [
+    path("api/v1/", include(api_v1)),
+    path("", include("online.urls", namespace="online")),
     path("", views.home, name="home"),
     path("login/", views.login_view, name="login"),
     path("logout/", views.logout_view, name="logout"),
@@ -23,6 +27,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/v1/", include(api_v1)),
-    *(path("", include(f"{app}.urls", namespace=app)) for app in APPS),
+    *(path("", include(f"{app}.urls", namespace=app)) for app in APPS if app != "online"),
 ]

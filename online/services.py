@@ -26,15 +26,17 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from inventory.models import Location, Variant
+from inventory.prepared import fetch_prepared
 from inventory.services import SystemActor, VariantData, catalogue_upsert_product
 from omni.errors import ApplicationError
 
+from . import queueing
 from .models import DeliveryStatus, OnlineInventoryLevel, OnlineLocation, OnlineResourceVersion, WebhookDelivery
 
 logger = logging.getLogger(__name__)
@@ -77,7 +79,8 @@ RETURNING id
 def delivery_store(
     *, shop_domain: str, webhook_id: str, topic: str, headers: dict[str, str], raw_body: bytes
 ) -> StoredDelivery:
-    """Store a verified delivery durably (one INSERT); queue its processing after commit.
+    """Store a verified delivery durably (one INSERT); queue its processing after commit (batched:
+    online.queueing).
 
     A repeat of (shop, webhook id) stores nothing and returns `duplicate=True`.
     """
@@ -87,29 +90,29 @@ def delivery_store(
     now = timezone.now()
     # One autocommitted INSERT: the row is durable when it returns, and the processing task is
     # queued right after (on_commit runs at once outside a transaction). No BEGIN/COMMIT round trips.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _INSERT_SQL,
-            [
-                shop_domain[:255],
-                webhook_id[:255],
-                topic[:100],
-                lower.get("x-shopify-event-id", "")[:255],
-                lower.get("x-shopify-api-version", "")[:20],
-                lower.get("x-shopify-triggered-at", "")[:64],
-                json.dumps(headers),
-                raw_body,
-                len(raw_body),
-                DeliveryStatus.REJECTED if oversized else DeliveryStatus.RECEIVED,
-                f"Body of {len(raw_body)} bytes exceeds the {limit}-byte processing limit "
-                "(SHOPIFY_WEBHOOK_MAX_BYTES); raise it and replay."
-                if oversized
-                else "",
-                now,
-                now,
-            ],
-        )
-        row = cursor.fetchone()
+    # Prepared and bound server-side: the body travels as binary bytea instead of an escaped literal.
+    rows = fetch_prepared(
+        _INSERT_SQL,
+        [
+            shop_domain[:255],
+            webhook_id[:255],
+            topic[:100],
+            lower.get("x-shopify-event-id", "")[:255],
+            lower.get("x-shopify-api-version", "")[:20],
+            lower.get("x-shopify-triggered-at", "")[:64],
+            json.dumps(headers),
+            raw_body,
+            len(raw_body),
+            DeliveryStatus.REJECTED if oversized else DeliveryStatus.RECEIVED,
+            f"Body of {len(raw_body)} bytes exceeds the {limit}-byte processing limit "
+            "(SHOPIFY_WEBHOOK_MAX_BYTES); raise it and replay."
+            if oversized
+            else "",
+            now,
+            now,
+        ],
+    )
+    row = rows[0] if rows else None
     if row is None:
         WebhookDelivery.objects.filter(shop_domain=shop_domain, webhook_id=webhook_id).update(
             duplicates=F("duplicates") + 1
@@ -117,17 +120,8 @@ def delivery_store(
         return StoredDelivery(delivery_id=None, duplicate=True)
     delivery_id = int(row[0])
     if not oversized:
-        transaction.on_commit(partial(_enqueue, delivery_id))
+        transaction.on_commit(partial(queueing.enqueue, delivery_id))
     return StoredDelivery(delivery_id=delivery_id, duplicate=False)
-
-
-def _enqueue(delivery_id: int) -> None:
-    from .tasks import process_delivery
-
-    try:
-        process_delivery.delay(delivery_id=delivery_id)
-    except Exception:
-        logger.warning("could not queue delivery %s; the sweeper will", delivery_id, exc_info=True)
 
 
 def deliveries_requeue_stuck(*, older_than_seconds: int = 120) -> int:
@@ -141,8 +135,7 @@ def deliveries_requeue_stuck(*, older_than_seconds: int = 120) -> int:
         .order_by("pk")
         .values_list("pk", flat=True)[:1000]
     )
-    for delivery_id in ids:
-        _enqueue(delivery_id)
+    queueing.publish(ids)
     return len(ids)
 
 
@@ -153,7 +146,7 @@ def delivery_replay(*, actor: Any, delivery_id: int) -> None:
             status=DeliveryStatus.RECEIVED, error=f"replayed by {actor.get_username()}", updated_at=timezone.now()
         )
         if updated:
-            transaction.on_commit(partial(_enqueue, delivery_id))
+            transaction.on_commit(partial(queueing.queue_one, delivery_id))
 
 
 # --- Processing ----------------------------------------------------------------------------------

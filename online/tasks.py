@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 from django.db import DatabaseError
 
 from . import services
+
+logger = logging.getLogger(__name__)
+RETRYABLE = (DatabaseError, ConnectionError, TimeoutError, services.RetryLater)
 
 
 @shared_task(
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
-    autoretry_for=(DatabaseError, ConnectionError, TimeoutError, services.RetryLater),
+    autoretry_for=RETRYABLE,
     retry_backoff=2,
     retry_backoff_max=300,
     retry_jitter=True,
@@ -20,6 +25,28 @@ from . import services
 )
 def process_delivery(self, *, delivery_id: int) -> str:
     return services.delivery_process(delivery_id=delivery_id)
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def process_deliveries(self, *, delivery_ids: list[int]) -> int:
+    """A burst queued by the endpoint (online.queueing): process each delivery in turn.
+
+    One that must wait (its order is not in Omni yet) or failed transiently goes on alone to
+    `process_delivery` and its backoff. Redelivered after a lost worker, the ones already done are
+    skipped (delivery_process is idempotent). Returns how many reached a final status here.
+    """
+    done = 0
+    for delivery_id in delivery_ids:
+        try:
+            services.delivery_process(delivery_id=delivery_id)
+        except RETRYABLE:
+            process_delivery.apply_async(kwargs={"delivery_id": delivery_id}, countdown=2)
+        except Exception:
+            # Recorded on the row as failed by delivery_process; the sweeper retries it.
+            logger.exception("delivery %s failed", delivery_id)
+        else:
+            done += 1
+    return done
 
 
 @shared_task

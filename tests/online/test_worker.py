@@ -4,6 +4,8 @@ picked up by the sweeper; nothing is lost or applied twice."""
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 import redis
 from django.conf import settings
 
+from online import queueing
 from online.models import DeliveryStatus, WebhookDelivery
 from online.services import deliveries_requeue_stuck
 from tests.online.test_webhooks import PRODUCT
@@ -49,7 +52,8 @@ def test_worker_processes_each_stored_delivery_once_and_the_sweeper_recovers_los
                    "variants": [{**PRODUCT["variants"][0], "id": 9000 + number, "sku": f"LOST-{number}",
                                  "barcode": None, "inventory_item_id": 90000 + number}]}  # fmt: skip
         send_webhook("products/create", product)
-    broker.flushdb()
+    queueing.flush()  # what the endpoint queued is in the broker...
+    broker.flushdb()  # ...and lost there
     # Delivered normally, twice each (duplicates).
     for number in range(3):
         product = {**PRODUCT, "id": 800 + number, "handle": f"shirt-{number}",
@@ -72,3 +76,36 @@ def test_worker_processes_each_stored_delivery_once_and_the_sweeper_recovers_los
     assert Variant.objects.filter(sku__startswith="LOST-").count() == 3
     assert Variant.objects.filter(sku__startswith="OK-").count() == 3
     assert sorted(WebhookDelivery.objects.values_list("attempts", flat=True)) == [1] * 6
+
+
+def _product(number: int, prefix: str) -> dict:
+    variant = {**PRODUCT["variants"][0], "id": 7000 + number, "sku": f"{prefix}-{number}", "barcode": None,
+               "inventory_item_id": 70000 + number}  # fmt: skip
+    return {**PRODUCT, "id": 700 + number, "handle": f"{prefix.lower()}-{number}", "variants": [variant]}
+
+
+def test_a_burst_of_deliveries_travels_as_one_message_and_each_is_processed_once(
+    send_webhook, broker, tmp_path, settings
+):
+    from inventory.models import Variant
+
+    settings.SHOPIFY_WEBHOOK_BATCH_MS = 1000  # wide enough for five test-client posts on a loaded machine
+    for number in range(5):
+        assert send_webhook("products/create", _product(number, "BURST")).status_code == 200
+    deadline = time.monotonic() + 10
+    while not broker.llen("celery") and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    messages = [json.loads(raw) for raw in broker.lrange("celery", 0, -1)]
+    assert [message["headers"]["task"] for message in messages] == ["online.tasks.process_deliveries"]
+    _args, kwargs, _embed = json.loads(base64.b64decode(messages[0]["body"]))
+    assert sorted(kwargs["delivery_ids"]) == sorted(WebhookDelivery.objects.values_list("pk", flat=True))
+
+    log = tmp_path / "worker.log"
+    worker = Worker(log, OMNI_TESTING="1")
+    try:
+        _wait_until_final(5, log)
+    finally:
+        worker.stop()
+    assert Variant.objects.filter(sku__startswith="BURST-").count() == 5
+    assert sorted(WebhookDelivery.objects.values_list("attempts", flat=True)) == [1] * 5
