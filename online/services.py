@@ -71,8 +71,8 @@ INSERT INTO online_webhookdelivery
     (shop_domain, webhook_id, topic, event_id, api_version, triggered_at, headers, raw_body, body_size,
      status, error, attempts, duplicates, received_at, updated_at)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0, 0, %s, %s)
-ON CONFLICT (shop_domain, webhook_id) DO NOTHING
-RETURNING id
+ON CONFLICT (shop_domain, webhook_id) DO UPDATE SET duplicates = online_webhookdelivery.duplicates + 1
+RETURNING id, duplicates
 """
 
 
@@ -82,7 +82,8 @@ def delivery_store(
     """Store a verified delivery durably (one INSERT); queue its processing after commit (batched:
     online.queueing).
 
-    A repeat of (shop, webhook id) stores nothing and returns `duplicate=True`.
+    A repeat of (shop, webhook id) stores nothing, counts itself on the first row (the same
+    statement) and returns `duplicate=True`.
     """
     lower = {key.lower(): value for key, value in headers.items()}
     limit = getattr(settings, "SHOPIFY_WEBHOOK_MAX_BYTES", 2 * 1024 * 1024)
@@ -112,13 +113,9 @@ def delivery_store(
             now,
         ],
     )
-    row = rows[0] if rows else None
-    if row is None:
-        WebhookDelivery.objects.filter(shop_domain=shop_domain, webhook_id=webhook_id).update(
-            duplicates=F("duplicates") + 1
-        )
+    delivery_id, duplicates = rows[0]
+    if duplicates:  # the row was there: this repeat only counted
         return StoredDelivery(delivery_id=None, duplicate=True)
-    delivery_id = int(row[0])
     if not oversized:
         transaction.on_commit(partial(queueing.enqueue, delivery_id))
     return StoredDelivery(delivery_id=delivery_id, duplicate=False)
