@@ -17,9 +17,10 @@ from typing import Any
 from django.utils import timezone
 
 from inventory.models import Location
+from omni.actors import SystemActor
 
 from .models import Customer
-from .services import SystemActor, customer_create, customer_find_or_create
+from .services import customer_create, customer_find_or_create
 
 FIRST = (
     "Maria", "James", "Sofia", "Daniel", "Ava", "Luis", "Emma", "Noah", "Isabella", "Ethan", "Camila", "Liam",

@@ -110,17 +110,6 @@ logger = logging.getLogger(__name__)
 # --- Actors --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SystemActor:
-    """A process acting on its own (a Celery task, a webhook): recorded as `system:<name>`."""
-
-    name: str
-
-    @property
-    def label(self) -> str:
-        return f"system:{self.name}"
-
-
 def _actor_fields(actor: Any) -> dict[str, Any]:
     if getattr(actor, "is_authenticated", False):
         return {"actor": actor, "actor_label": actor.get_username()}

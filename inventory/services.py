@@ -50,6 +50,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from omni.actors import SystemActor
 from omni.live import _wake as live_wake
 from omni.live import live_publish
 from omni.models import LiveEvent
@@ -78,17 +79,6 @@ from .models import (
 from .prepared import fetch_prepared
 
 # --- Actors ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SystemActor:
-    """A process acting on its own (a Celery task, a webhook): recorded as `system:<name>`."""
-
-    name: str
-
-    @property
-    def label(self) -> str:
-        return f"system:{self.name}"
 
 
 def _actor_fields(actor: Any) -> dict[str, Any]:

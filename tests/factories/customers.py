@@ -9,8 +9,9 @@ from django.utils import timezone
 
 from customers import services
 from customers.models import Customer
+from omni.actors import SystemActor
 
-SYSTEM = services.SystemActor("tests")
+SYSTEM = SystemActor("tests")
 _numbers = itertools.count(1)
 
 

@@ -17,7 +17,7 @@ from online import queueing
 from online.models import DeliveryStatus, WebhookDelivery
 from online.services import deliveries_requeue_stuck
 from tests.online.test_webhooks import PRODUCT
-from tests.transfers.test_celery_worker import Worker
+from tests.worker import Worker
 
 pytestmark = [pytest.mark.celery_worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -3,10 +3,6 @@ SIGKILL in the middle of a run, and running the planner again, neither loses nor
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,72 +12,13 @@ from django.conf import settings
 
 from tests.factories import VariantFactory
 from tests.factories.transfers import PolicyFactory, assert_ledger_matches_levels, put_stock, stock_history
+from tests.worker import Worker
 from transfers.models import PlanRun, Transfer, TransferLine, TransferStatus
 from transfers.tasks import transfers_plan_task
 
 pytestmark = [pytest.mark.celery_worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-BASE_DIR = Path(__file__).resolve().parents[2]
 KEY = "worker-test:replenishment+rebalancing"
-
-
-def _database_url() -> str:
-    db = settings.DATABASES["default"]
-    user = db.get("USER") or "postgres"
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgresql://{user}{password}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
-
-
-class Worker:
-    """`celery worker` in its own process group (so SIGKILL takes the whole worker down)."""
-
-    def __init__(self, log: Path, **extra_env: str) -> None:
-        env = {
-            **os.environ,
-            "OMNI_TESTING": "1",
-            "DATABASE_URL": _database_url(),
-            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-            "REDIS_URL": settings.REDIS_URL,
-            "DJANGO_SETTINGS_MODULE": "omni.settings",
-            "PYTHONUNBUFFERED": "1",
-            **extra_env,
-        }
-        self.log = log
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "tests.transfers.worker_app",
-                "worker",
-                "-P",
-                "solo",
-                "--without-heartbeat",
-                "--without-gossip",
-                "--without-mingle",
-                "-l",
-                "info",
-            ],
-            cwd=BASE_DIR,
-            env=env,
-            stdout=log.open("w"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def kill9(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
 
 
 def _wait(condition, timeout: float, what: str, logs: list[Path]) -> None:
