@@ -53,6 +53,7 @@ def prepare() -> tuple[str, int, int, list[int], list[int]]:
     from customers import services as customers
     from customers.models import Customer
     from inventory.models import Location, StockLevel
+    from omni.actors import SystemActor
     from omni.models import User
 
     store = Location.objects.get(code=STORE_CODE)
@@ -66,7 +67,7 @@ def prepare() -> tuple[str, int, int, list[int], list[int]]:
         user.groups.add(Group.objects.get(name="store_associate"))
     token, _ = Token.objects.get_or_create(user=user)
     customer = Customer.objects.filter(email=CUSTOMER_EMAIL).first() or customers.customer_create(
-        actor=customers.SystemActor("bench"), name="Bench Customer", email=CUSTOMER_EMAIL, phone=""
+        actor=SystemActor("bench"), name="Bench Customer", email=CUSTOMER_EMAIL, phone=""
     )
     # Deep stock, so that the run measures selling rather than running out.
     here = list(
