@@ -272,6 +272,13 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets whose field names ("status", "reason", "kind") other components share.
+    "ENUM_NAME_OVERRIDES": {
+        "ReservationStatusEnum": "inventory.models.ReservationStatus",
+        "TransferStatusEnum": "transfers.models.TransferStatus",
+        "MovementReasonEnum": "inventory.models.MovementReason",
+        "LocationKindEnum": "inventory.models.LocationKind",
+    },
     # Swagger UI comes from static/vendor (scripts/vendor_frontend.sh), never from a CDN; the split
     # view serves its init script as a file so the page needs no inline script (CSP).
     "SWAGGER_UI_DIST": f"{STATIC_URL}vendor/swagger-ui",
