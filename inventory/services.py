@@ -47,7 +47,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from omni.actors import SystemActor
@@ -977,6 +977,18 @@ def stock_apply(
         reason_code=reason_code,
         note=note,
     )
+
+
+def ledger_backdate(*, movements: QuerySet[StockMovement], created_at: datetime) -> int:
+    """Date these movements to `created_at`: for simulated history only (the demo's past days,
+    tests of time windows), since the services stamp movements with the time they ran. Nothing
+    else about a movement can change: the database refuses any other update (migration 0006).
+    Returns how many movements."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('omni.backdate_ledger', 'on', true)")
+        return movements.update(created_at=created_at)
 
 
 def stock_opening_balance_bulk(

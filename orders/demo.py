@@ -409,8 +409,9 @@ def _write_day(
     Order.objects.bulk_update(orders, ["status", "refunded_total"])
     OrderEvent.objects.bulk_create(events)
     # Date this day's movements to the day (the services stamp them with the time they ran).
-    StockMovement.objects.filter(operation_key__in=[*keys, f"{keys[0]}:found"]).update(
-        created_at=now - timedelta(days=offset) + timedelta(hours=2)
+    stock.ledger_backdate(
+        movements=StockMovement.objects.filter(operation_key__in=[*keys, f"{keys[0]}:found"]),
+        created_at=now - timedelta(days=offset) + timedelta(hours=2),
     )
     if lost:
         LostDemand.objects.bulk_create(

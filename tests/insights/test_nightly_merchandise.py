@@ -12,7 +12,7 @@ from insights.models import Anomaly, AnomalyKind, InsightRun, RunStatus, Season,
 from insights.services import cutoff_for, insight_run_nightly, segment_churn_findings
 from inventory import services as stock
 from inventory.models import StockMovement
-from inventory.services import CountLine, SystemActor
+from inventory.services import CountLine, SystemActor, ledger_backdate
 from tests.factories.insights import make_sale
 from tests.factories.inventory import ProductFactory, VariantFactory
 
@@ -90,8 +90,8 @@ def test_sell_through_cover_and_markdown_candidates(store, cutoff):
     fast = VariantFactory(product=ProductFactory(category="dresses", season=""), size="M")
     for variant in (slow, fast):
         stock.stock_receive(actor=SYSTEM, location_id=store.pk, variant_id=variant.pk, quantity=60)
-    StockMovement.objects.filter(variant=slow).update(created_at=before(cutoff, 70))
-    StockMovement.objects.filter(variant=fast).update(created_at=before(cutoff, 70))
+    ledger_backdate(movements=StockMovement.objects.filter(variant=slow), created_at=before(cutoff, 70))
+    ledger_backdate(movements=StockMovement.objects.filter(variant=fast), created_at=before(cutoff, 70))
     make_sale(location=store, placed_at=before(cutoff, 40), lines=[(slow, 4)])
     make_sale(location=store, placed_at=before(cutoff, 6), lines=[(slow, 1)])
     make_sale(location=store, placed_at=before(cutoff, 6), lines=[(fast, 60)])
@@ -116,7 +116,7 @@ def test_a_dated_season_decides_what_is_late(store, cutoff):
     # given a product of a season 70% gone but on sale for only 2 weeks, not selling
     variant = VariantFactory(product=ProductFactory(category="outerwear", season="FW26"), size="L")
     stock.stock_receive(actor=SYSTEM, location_id=store.pk, variant_id=variant.pk, quantity=30)
-    StockMovement.objects.filter(variant=variant).update(created_at=before(cutoff, 14))
+    ledger_backdate(movements=StockMovement.objects.filter(variant=variant), created_at=before(cutoff, 14))
     today = cutoff.date()
     Season.objects.create(code="FW26", starts_on=today - timedelta(days=70), ends_on=today + timedelta(days=30))
 

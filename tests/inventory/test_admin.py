@@ -123,6 +123,34 @@ def test_a_movement_cannot_be_changed_or_deleted_through_the_orm(store, stock):
     assert movement.quantity == 3
 
 
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda movements: movements.update(quantity=30),
+        lambda movements: movements.delete(),
+        lambda movements: _raw("UPDATE inventory_stockmovement SET quantity = 30"),
+        lambda movements: _raw("DELETE FROM inventory_stockmovement"),
+    ],
+    ids=["queryset-update", "queryset-delete", "raw-update", "raw-delete"],
+)
+def test_the_database_refuses_to_change_or_delete_a_movement(store, stock, write):
+    from django.db import IntegrityError, transaction
+
+    stock(store, VariantFactory(), 3)
+
+    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
+        write(StockMovement.objects.all())
+
+    assert list(StockMovement.objects.values_list("quantity", flat=True)) == [3]
+
+
+def _raw(sql):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+
+
 def test_admin_action_releases_holds_through_the_service(admin_client, admin_user, store, stock):
     variant = VariantFactory()
     stock(store, variant, 4)
@@ -166,3 +194,23 @@ def test_drift_is_visible_in_the_admin(admin_client, store, stock):
     assert "1 drifting state(s)" in runs
     assert "DRIFTY" in drifts
     assert ">5<" in drifts  # level 7 - ledger 2
+
+
+def test_only_the_date_of_a_movement_can_be_changed_and_only_on_purpose(store, stock):
+    from datetime import timedelta
+
+    from django.db import IntegrityError, connection, transaction
+    from django.utils import timezone
+
+    from inventory.services import ledger_backdate
+
+    stock(store, VariantFactory(), 3)
+    past = timezone.now() - timedelta(days=30)
+
+    assert ledger_backdate(movements=StockMovement.objects.all(), created_at=past) == 1
+    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('omni.backdate_ledger', 'on', true)")
+        StockMovement.objects.update(created_at=timezone.now(), quantity=30)
+
+    assert list(StockMovement.objects.values_list("created_at", "quantity")) == [(past, 3)]
