@@ -984,11 +984,14 @@ def ledger_backdate(*, movements: QuerySet[StockMovement], created_at: datetime)
     tests of time windows), since the services stamp movements with the time they ran. Nothing
     else about a movement can change: the database refuses any other update (migration 0006).
     Returns how many movements."""
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT set_config('omni.backdate_ledger', 'on', true)")
+    if connection.vendor != "postgresql":  # SQLite's trigger leaves created_at alone
         return movements.update(created_at=created_at)
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Transaction-local, and switched off again: a caller's own transaction keeps no licence.
+        cursor.execute("SELECT set_config('omni.backdate_ledger', 'on', true)")
+        count = movements.update(created_at=created_at)
+        cursor.execute("SELECT set_config('omni.backdate_ledger', 'off', true)")
+        return count
 
 
 def stock_opening_balance_bulk(

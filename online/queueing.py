@@ -24,7 +24,7 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
-MAX_BATCH = 500  # ids per message; a fuller buffer is published at once
+MAX_BATCH = 500  # ids per message; a larger burst (or a sweep) goes as several messages
 
 
 def publish(delivery_ids: Sequence[int]) -> None:

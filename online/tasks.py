@@ -27,8 +27,8 @@ def process_delivery(self, *, delivery_id: int) -> str:
     return services.delivery_process(delivery_id=delivery_id)
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
-def process_deliveries(self, *, delivery_ids: list[int]) -> int:
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def process_deliveries(*, delivery_ids: list[int]) -> int:
     """A burst queued by the endpoint (online.queueing): process each delivery in turn.
 
     One that must wait (its order is not in Omni yet) or failed transiently goes on alone to

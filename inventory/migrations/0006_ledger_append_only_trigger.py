@@ -52,8 +52,7 @@ SQLITE_DOWN = [f"DROP TRIGGER IF EXISTS stockmovement_append_only_{op}" for op i
 
 def _run(statements_by_vendor):
     def run(apps, schema_editor):
-        statements = statements_by_vendor.get(schema_editor.connection.vendor, [])
-        for statement in [statements] if isinstance(statements, str) else statements:
+        for statement in statements_by_vendor.get(schema_editor.connection.vendor, []):
             schema_editor.execute(statement)
 
     return run
@@ -64,7 +63,7 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunPython(
-            _run({"postgresql": POSTGRES_UP, "sqlite": SQLITE_UP}),
-            _run({"postgresql": POSTGRES_DOWN, "sqlite": SQLITE_DOWN}),
+            _run({"postgresql": [POSTGRES_UP], "sqlite": SQLITE_UP}),
+            _run({"postgresql": [POSTGRES_DOWN], "sqlite": SQLITE_DOWN}),
         )
     ]

@@ -213,4 +213,8 @@ def test_only_the_date_of_a_movement_can_be_changed_and_only_on_purpose(store, s
             cursor.execute("SELECT set_config('omni.backdate_ledger', 'on', true)")
         StockMovement.objects.update(created_at=timezone.now(), quantity=30)
 
+    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
+        ledger_backdate(movements=StockMovement.objects.all(), created_at=past)
+        StockMovement.objects.update(created_at=timezone.now())  # the licence ended with the call
+
     assert list(StockMovement.objects.values_list("created_at", "quantity")) == [(past, 3)]

@@ -41,6 +41,13 @@ def _wait_until_final(count: int, log: Path, timeout: float = 45) -> None:
     pytest.fail(f"deliveries not processed: {statuses}\n{log.read_text()[-3000:] if log.exists() else ''}")
 
 
+def _product(number: int, sku_prefix: str, *, base: int) -> dict:
+    """A one-variant products/create payload with ids of its own (base + number, scaled)."""
+    variant = {**PRODUCT["variants"][0], "id": base * 10 + number, "sku": f"{sku_prefix}-{number}", "barcode": None,
+               "inventory_item_id": base * 100 + number}  # fmt: skip
+    return {**PRODUCT, "id": base + number, "handle": f"{sku_prefix.lower()}-{number}", "variants": [variant]}
+
+
 def test_worker_processes_each_stored_delivery_once_and_the_sweeper_recovers_lost_messages(
     send_webhook, broker, tmp_path
 ):
@@ -48,17 +55,12 @@ def test_worker_processes_each_stored_delivery_once_and_the_sweeper_recovers_los
 
     # Stored while the broker lost the messages (flushed before any worker ran): only the rows remain.
     for number in range(3):
-        product = {**PRODUCT, "id": 900 + number, "handle": f"tee-{number}",
-                   "variants": [{**PRODUCT["variants"][0], "id": 9000 + number, "sku": f"LOST-{number}",
-                                 "barcode": None, "inventory_item_id": 90000 + number}]}  # fmt: skip
-        send_webhook("products/create", product)
+        send_webhook("products/create", _product(number, "LOST", base=900))
     queueing.flush()  # what the endpoint queued is in the broker...
     broker.flushdb()  # ...and lost there
     # Delivered normally, twice each (duplicates).
     for number in range(3):
-        product = {**PRODUCT, "id": 800 + number, "handle": f"shirt-{number}",
-                   "variants": [{**PRODUCT["variants"][0], "id": 8000 + number, "sku": f"OK-{number}", "barcode": None,
-                                 "inventory_item_id": 80000 + number}]}  # fmt: skip
+        product = _product(number, "OK", base=800)
         send_webhook("products/create", product, webhook_id=f"ok-{number}")
         send_webhook("products/create", product, webhook_id=f"ok-{number}")
     WebhookDelivery.objects.filter(webhook_id__startswith="ok-").update(updated_at="2026-01-01T00:00:00Z")
@@ -78,12 +80,6 @@ def test_worker_processes_each_stored_delivery_once_and_the_sweeper_recovers_los
     assert sorted(WebhookDelivery.objects.values_list("attempts", flat=True)) == [1] * 6
 
 
-def _product(number: int, prefix: str) -> dict:
-    variant = {**PRODUCT["variants"][0], "id": 7000 + number, "sku": f"{prefix}-{number}", "barcode": None,
-               "inventory_item_id": 70000 + number}  # fmt: skip
-    return {**PRODUCT, "id": 700 + number, "handle": f"{prefix.lower()}-{number}", "variants": [variant]}
-
-
 def test_a_burst_of_deliveries_travels_as_one_message_and_each_is_processed_once(
     send_webhook, broker, tmp_path, settings
 ):
@@ -91,7 +87,7 @@ def test_a_burst_of_deliveries_travels_as_one_message_and_each_is_processed_once
 
     settings.SHOPIFY_WEBHOOK_BATCH_MS = 1000  # wide enough for five test-client posts on a loaded machine
     for number in range(5):
-        assert send_webhook("products/create", _product(number, "BURST")).status_code == 200
+        assert send_webhook("products/create", _product(number, "BURST", base=700)).status_code == 200
     deadline = time.monotonic() + 10
     while not broker.llen("celery") and time.monotonic() < deadline:
         time.sleep(0.05)
