@@ -107,6 +107,9 @@ def test_associate_scans_a_barcode_and_sees_the_grid_change_live(tablet, associa
     # Tap the cell: the breakdown, which then follows live changes as well.
     tablet.get_by_test_id(f"cell-{store.pk}-{medium.pk}").click()
     assert tablet.get_by_test_id("detail-on_hand").inner_text() == "7"
+    # htmx binds the panel's sse: trigger when the swap settles, a moment after it is visible; a
+    # change committed in between would reach no listener (the screen is current as of its render).
+    assert wait_for(lambda: tablet.evaluate("!document.querySelector('.htmx-added, .htmx-settling, .htmx-swapping')"))
     services.stock_reserve(actor=associate, location_id=store.pk, variant_id=medium.pk, quantity=2)
     expect(tablet.get_by_test_id("detail-reserved")).to_have_text("2", timeout=2000)
     assert tablet.get_by_test_id("detail-available").inner_text() == "5"
