@@ -280,7 +280,7 @@ def free_port() -> int:
 def uvicorn_server(*, workers: int = 1, extra_env: dict[str, str] | None = None) -> Iterator[str]:
     """Serve Omni with uvicorn (bench URLconf) on a free port; yield its base URL; stop it after."""
     port = free_port()
-    # A psycopg pool per server process, as in production (ASGI runs each request on its own thread).
+    # A psycopg pool per server process, as in production (omni/asgi.py: requests on reused lanes).
     env = server_environment(**{"OMNI_ROOT_URLCONF": "bench.urls", "DATABASE_POOL": "1", **(extra_env or {})})
     command = [
         sys.executable,

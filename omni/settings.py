@@ -129,13 +129,14 @@ else:
     DATABASES = {"default": dict(dj_database_url.parse(DATABASE_URL, conn_max_age=0))}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"].setdefault("OPTIONS", {})
-        # Under ASGI every request's sync code may run on a fresh thread, so per-thread persistent
-        # connections (CONN_MAX_AGE) pile up until PostgreSQL refuses clients. A psycopg pool per
-        # process is the supported way; the test suite opens plain connections (threads, xdist).
+        # A web process runs its requests on OMNI_ASGI_LANES threads (omni/asgi.py) plus two shared
+        # by live streams and the live hub's reader; a psycopg pool per process serves them all.
+        # The test suite and Celery workers (forked: a pool must not cross a fork) use plain ones.
         if env_bool("DATABASE_POOL", not TESTING):
+            lanes = int(os.environ.get("OMNI_ASGI_LANES", "16")) or 16
             DATABASES["default"]["OPTIONS"]["pool"] = {
                 "min_size": 2,
-                "max_size": int(os.environ.get("DATABASE_POOL_SIZE", "16")),
+                "max_size": int(os.environ.get("DATABASE_POOL_SIZE", str(lanes + 4))),
                 "timeout": 10,
             }
         else:

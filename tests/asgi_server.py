@@ -19,18 +19,19 @@ from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
-from django.core.handlers.asgi import ASGIHandler
 
+from omni.asgi import LanedASGIHandler
 from omni.live_stream import stop_hub
 
 
 class _App:
-    """Django's ASGI handler plus static files (as WhiteNoise does in production) and lifespan."""
+    """Omni's ASGI handler (request lanes) plus static files, as WhiteNoise serves them, and lifespan."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, lanes: int) -> None:
         from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
-        self.django = ASGIStaticFilesHandler(ASGIHandler())
+        self.omni = LanedASGIHandler(lanes=lanes)
+        self.django = ASGIStaticFilesHandler(self.omni)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -40,18 +41,19 @@ class _App:
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
                     await stop_hub()
+                    await self.omni.aclose()  # the lanes' connections, before the test database goes
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         await self.django(scope, receive, send)
 
 
 @contextmanager
-def asgi_server() -> Iterator[str]:
+def asgi_server(*, lanes: int = 4) -> Iterator[str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(_App(), lifespan="on", log_level="warning", timeout_graceful_shutdown=2)
+    config = uvicorn.Config(_App(lanes=lanes), lifespan="on", log_level="warning", timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="asgi-server")
     thread.start()

@@ -1,0 +1,81 @@
+"""omni/asgi.py: requests run on a fixed set of reused threads; live streams do not hold them.
+
+Served by uvicorn in a thread of the test process (tests/asgi_server.py), as the live-stream
+tests are; transactional, so the server's connections see what the tests commit.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from django.db.backends.signals import connection_created
+
+from tests.asgi_server import asgi_server
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def connections_opened() -> Iterator[list[str]]:
+    """The name of the thread behind every database connection opened while the test runs."""
+    threads: list[str] = []
+
+    def record(sender, connection, **kwargs) -> None:
+        threads.append(threading.current_thread().name)
+
+    connection_created.connect(record)
+    yield threads
+    connection_created.disconnect(record)
+
+
+def test_requests_reuse_two_lanes_and_their_database_connections(connections_opened):
+    with asgi_server(lanes=2) as base_url, httpx.Client(base_url=base_url, timeout=10) as client:
+        answers = [client.get("/readyz").status_code for _ in range(10)]
+        # Four at once: each waits for one of the two lanes.
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            answers += list(pool.map(lambda _: httpx.get(f"{base_url}/readyz", timeout=10).status_code, range(8)))
+
+    assert answers == [200] * 18
+    # Django's own handler opens a thread, and so a connection, per request: 18 here.
+    assert 1 <= len(connections_opened) <= 2
+    assert all(name.startswith("omni-lane-") for name in connections_opened)
+
+
+def test_open_live_streams_take_no_lane_and_no_thread_each(client, associate):
+    client.force_login(associate)
+    cookies = {"sessionid": client.cookies["sessionid"].value}
+    with asgi_server(lanes=1) as base_url:
+        threads_before = {thread.name for thread in threading.enumerate()}
+        streams = []
+        try:
+            for _ in range(3):
+                http = httpx.Client(base_url=base_url, cookies=cookies, timeout=httpx.Timeout(5.0))
+                response = http.send(http.build_request("GET", "/live/stream/?topics=variant:1"), stream=True)
+                assert response.status_code == 200
+                # Keep the line iterator: dropping it closes the response (httpx) and so the stream.
+                lines = response.iter_lines()
+                assert ": connected" in itertools.islice(lines, 5)
+                streams.append((http, response, lines))
+            new_threads = {thread.name for thread in threading.enumerate()} - threads_before
+
+            started = time.monotonic()
+            answer = httpx.get(f"{base_url}/readyz", timeout=5)
+            waited = time.monotonic() - started
+        finally:
+            for http, response, _lines in streams:
+                response.close()
+                http.close()
+
+    # The one lane is free although three streams are open...
+    assert answer.status_code == 200
+    assert waited < 2
+    # ...and the streams' synchronous calls ran on the two shared stream threads, not one each.
+    stream_threads = {name for name in new_threads if name.startswith("omni-stream-lane-")}
+    assert 1 <= len(stream_threads) <= 2
+    assert not {name for name in new_threads if name.startswith("ThreadPoolExecutor-")}
