@@ -82,7 +82,12 @@ def _int(value: Any) -> int | None:
 
 
 def _latest_event_id() -> int:
-    """Where the live outbox ends now: a page passes it as `since` so nothing between render and connect is lost."""
+    """Where the live outbox ends now, read BEFORE the data a live page or fragment shows.
+
+    A page passes it as `since` so nothing between render and connect is lost; each live fragment
+    carries it as `data-live-since`, so static/omni/live.js can tell a fragment that arrived after a
+    newer message for it (rendered before that change) and have it re-fetch itself once.
+    """
     return LiveEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
 
 
@@ -164,6 +169,7 @@ def stock_product(request: HtmxHttpRequest, product_id: int) -> HttpResponse:
     htmx asks for the `stock-grid` fragment only (the live refresh). Fixed number of queries.
     """
     here = _here(request)
+    live_since = _latest_event_id()
     grid = selectors.product_stock_grid(product_id=product_id, colour=request.GET.get("colour"), origin=here)
     if grid is None:
         raise NotFoundError("unknown_product", "That product does not exist.", {"product_id": product_id})
@@ -175,6 +181,7 @@ def stock_product(request: HtmxHttpRequest, product_id: int) -> HttpResponse:
         "grid_url": _product_url(grid.product.pk, colour=grid.colour, variant_id=selected),
         "grand_total": sum(grid.totals),
         "low_threshold": LOW_STOCK_THRESHOLD,
+        "live_since": live_since,
     }
     if request.htmx:
         return render(request, "inventory/product.html#stock-grid", context)
@@ -182,7 +189,7 @@ def stock_product(request: HtmxHttpRequest, product_id: int) -> HttpResponse:
     if selected and detail_location:
         detail = selectors.level_breakdown(location_id=detail_location, variant_id=selected)
         context.update(_detail_context(request, here, detail))
-    context["live_url"] = _live_url([f"variant:{pk}" for pk in grid.variant_ids], _latest_event_id())
+    context["live_url"] = _live_url([f"variant:{pk}" for pk in grid.variant_ids], live_since)
     context["colour_links"] = [
         (colour, _product_url(grid.product.pk, colour=colour), colour == grid.colour) for colour in grid.colours
     ]
@@ -195,13 +202,15 @@ def stock_product(request: HtmxHttpRequest, product_id: int) -> HttpResponse:
 def stock_level(request: HtmxHttpRequest, location_id: int, variant_id: int) -> HttpResponse:
     """The breakdown of one grid cell: on hand, committed, reserved, safety, unavailable, incoming."""
     here = _here(request)
+    live_since = _latest_event_id()
     detail = selectors.level_breakdown(location_id=location_id, variant_id=variant_id)
     if detail is None:
         raise NotFoundError("unknown_level", "No such product or location.")
     if not request.htmx:
         url = _product_url(detail.variant.product_id, colour=detail.variant.colour, variant_id=variant_id)
         return redirect(f"{url}&location={location_id}")
-    return render(request, "inventory/product.html#level-detail", _detail_context(request, here, detail))
+    context = {**_detail_context(request, here, detail), "live_since": live_since}
+    return render(request, "inventory/product.html#level-detail", context)
 
 
 def _detail_context(request: HttpRequest, here: Location, detail: selectors.LevelBreakdown | None) -> dict[str, Any]:
@@ -224,6 +233,7 @@ def _detail_context(request: HttpRequest, here: Location, detail: selectors.Leve
 def stock_low(request: HtmxHttpRequest) -> HttpResponse:
     """This location's low stock (available at or below the threshold) and levels flagged for a count."""
     here = _here(request)
+    live_since = _latest_event_id()
     threshold = _int(request.GET.get("threshold"))
     if threshold is None or not 0 <= threshold <= 1000:
         threshold = LOW_STOCK_THRESHOLD
@@ -237,9 +247,10 @@ def stock_low(request: HtmxHttpRequest) -> HttpResponse:
         "list_url": f"{reverse('inventory:low-stock')}?{urlencode({**query, 'page': page.number})}",
         "thresholds": sorted({0, 1, 2, 3, 5, 10, 20, threshold}),
         "page_query": urlencode(query),
+        "live_since": live_since,
     }
     if not request.htmx:
-        context["live_url"] = _live_url([f"location:{here.pk}"], _latest_event_id())
+        context["live_url"] = _live_url([f"location:{here.pk}"], live_since)
     return render(request, _fragment(request, "inventory/low_stock.html", "low-stock-list"), context)
 
 
@@ -513,6 +524,7 @@ def stock_ledger(request: HtmxHttpRequest, variant_id: int) -> HttpResponse:
     if reason not in MovementReason.values:
         reason = ""
     before = _int(request.GET.get("before"))
+    live_since = None if before else _latest_event_id()  # an older page does not follow live changes
     movements = selectors.ledger_list(
         filters=selectors.LedgerFilter(
             sku=variant.sku, location_id=location_id, reason=reason, allowed_location_ids=allowed
@@ -538,13 +550,14 @@ def stock_ledger(request: HtmxHttpRequest, variant_id: int) -> HttpResponse:
         "older_url": f"?{urlencode({**filters, 'before': older})}" if older else None,
         "newest_url": f"?{urlencode(filters)}",
         "level": selectors.level_breakdown(location_id=location_id, variant_id=variant.pk),
+        "live_since": live_since,
     }
     if not request.htmx:
         locations = Location.objects.active().order_by("name")
         if allowed is not None:
             locations = locations.filter(pk__in=allowed)
         context["locations"] = list(locations)
-        if not before:
-            context["live_url"] = _live_url([f"variant:{variant.pk}"], _latest_event_id())
+        if live_since is not None:
+            context["live_url"] = _live_url([f"variant:{variant.pk}"], live_since)
     context["table_url"] = f"{reverse('inventory:ledger', args=[variant.pk])}?{urlencode(filters)}"
     return render(request, _fragment(request, "inventory/ledger.html", "ledger-table"), context)

@@ -10,6 +10,7 @@ from django.urls import reverse
 from inventory import services
 from inventory.models import StockLevel
 from omni.middleware import LOCATION_SESSION_KEY
+from omni.models import LiveEvent
 from omni.roles import Role
 from tests.factories import LocationFactory, ProductFactory, UserFactory, VariantFactory
 from tests.factories.inventory import WarehouseFactory
@@ -244,7 +245,7 @@ def test_product_grid_fragment_query_count_is_fixed(client, associate, django_as
     for n in range(5):
         LocationFactory(code=f"more-{n}")
 
-    with django_assert_num_queries(9):  # 5 for the session, user, location and roles; 4 for the grid
+    with django_assert_num_queries(10):  # 5 for the session, user, location and roles; the live mark; 4 for the grid
         client.get(reverse("inventory:product", args=[product.pk]), **HTMX)
 
 
@@ -280,6 +281,8 @@ def test_tapping_a_cell_shows_every_state(signed_in, associate, store, shirt):
         assert f'data-testid="detail-{state}">{value}<' in html
     assert 'data-testid="detail-available">3<' in html
     assert f'hx-trigger="sse:stock-{variant.pk}"' in html  # it refreshes itself live too
+    latest = LiveEvent.objects.order_by("-pk").first()
+    assert f'data-live-since="{latest.pk}"' in html  # ... and catches up if it arrives after a newer event
 
 
 def test_a_cell_without_javascript_opens_the_page_with_the_breakdown(signed_in, associate, store, shirt):
@@ -352,7 +355,7 @@ def test_low_stock_query_count_is_fixed(client, associate, store, django_assert_
         receive(associate, store, VariantFactory(), 1)
     client.force_login(associate)
 
-    with django_assert_num_queries(7):  # 5 for the session, user, location and roles; count; the page
+    with django_assert_num_queries(8):  # 5 for the session, user, location and roles; the live mark; count; the page
         response = client.get(reverse("inventory:low-stock"), **HTMX)
 
     assert response.content.decode().count('<tr data-testid="low-') == 30
