@@ -1,6 +1,7 @@
 """Reservations per second on one hot variant through inventory.services.stock_reserve.
 
-    .venv/bin/python bench/hot_variant.py [--seconds 8] [--clients 1,8,32]
+    .venv/bin/python bench/hot_variant.py [--seconds 8] [--clients 1,8,32] [--raw-clients 1,8,32]
+        [--sell-out-clients 32] [--sell-out-units 2000]
 
 Every client is a separate process with its own database connection (like web workers), all
 reserving 1 unit at a time of the same level (one row: the worst case for row locks). The
@@ -35,11 +36,12 @@ HOT_LOCATION = "hot-bench"
 HOT_SKU = "HOT-SERVICE"
 RAW_SKU = "HOT-RAW"
 SELL_OUT_SKU = "HOT-SELL-OUT"
-SELL_OUT_UNITS = 2_000
+SELL_OUT_UNITS = 2_000  # the default; --sell-out-units
 
 
-def _prepare_levels() -> dict[str, tuple[int, int, int]]:
-    """The hot levels (location_id, variant_id, level_id), with plenty of stock on the first two."""
+def _prepare_levels(*, sell_out_units: int) -> dict[str, tuple[int, int, int]]:
+    """The hot levels (location_id, variant_id, level_id), with plenty of stock on the first two
+    and exactly `sell_out_units` available on the sell-out level."""
     from django.db import connection
 
     from inventory import services
@@ -62,20 +64,20 @@ def _prepare_levels() -> dict[str, tuple[int, int, int]]:
         level = StockLevel.objects.filter(location=location, variant_id=levels[sku][1]).first()
         if level is None or level.available < 5_000_000:
             services.stock_receive(actor=actor, location_id=location.pk, variant_id=levels[sku][1], quantity=10_000_000)
-    # The sell-out level: release what an earlier run held, then top up to exactly SELL_OUT_UNITS.
+    # The sell-out level: release what an earlier run held, then top up to exactly sell_out_units.
     services_release_all(location.pk, levels[SELL_OUT_SKU][1])
     level = StockLevel.objects.filter(location=location, variant_id=levels[SELL_OUT_SKU][1]).first()
     have = level.available if level else 0
-    if have < SELL_OUT_UNITS:
+    if have < sell_out_units:
         services.stock_receive(
-            actor=actor, location_id=location.pk, variant_id=levels[SELL_OUT_SKU][1], quantity=SELL_OUT_UNITS - have
+            actor=actor, location_id=location.pk, variant_id=levels[SELL_OUT_SKU][1], quantity=sell_out_units - have
         )
-    elif have > SELL_OUT_UNITS:
+    elif have > sell_out_units:
         services.stock_adjust(
             actor=actor,
             location_id=location.pk,
             variant_id=levels[SELL_OUT_SKU][1],
-            delta=SELL_OUT_UNITS - have,
+            delta=sell_out_units - have,
             reason_code="bench-reset",
         )
     result = {}
@@ -193,62 +195,62 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--clients", default="1,8,32")
+    parser.add_argument("--raw-clients", default="1,8,32", help="client counts for the raw UPDATE (8: the baseline)")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--sell-out-clients", type=int, default=32, help="clients racing for the last units")
+    parser.add_argument("--sell-out-units", type=int, default=SELL_OUT_UNITS, help="units left to sell out")
     args = parser.parse_args()
     client_counts = [int(n) for n in args.clients.split(",")]
+    raw_counts = [int(n) for n in args.raw_clients.split(",")]
 
     bench_setup()
-    levels = _prepare_levels()
+    levels = _prepare_levels(sell_out_units=args.sell_out_units)
     hot_location, hot_variant, _ = levels[HOT_SKU]
     _, _, raw_level = levels[RAW_SKU]
     print(f"Hot level: {HOT_SKU} at {HOT_LOCATION}; each client is a process with its own connection")
 
     service_rates: dict[int, list[float]] = {n: [] for n in client_counts}
-    raw_rates: list[float] = []
-    raw1_rates: list[float] = []  # context: what one client does without contention
-    raw32_rates: list[float] = []  # context: how the bare UPDATE itself scales to 32 clients
+    # x8 is the baseline; x1 is context (one client without contention), and so is x32 (how the
+    # bare UPDATE itself scales).
+    raw_rates: dict[int, list[float]] = {n: [] for n in raw_counts}
     for _ in range(args.rounds):
         for clients in client_counts:
             done, _, latencies = run(clients, _service_worker, (hot_location, hot_variant, args.seconds, False))
             service_rates[clients].append(report(f"services.stock_reserve x{clients}", done, args.seconds, latencies))
-        done, _, latencies = run(1, _raw_worker, (raw_level, args.seconds))
-        raw1_rates.append(report("raw guarded UPDATE x1", done, args.seconds, latencies))
-        done, _, latencies = run(8, _raw_worker, (raw_level, args.seconds))
-        raw_rates.append(report("raw guarded UPDATE x8", done, args.seconds, latencies))
-        done, _, latencies = run(32, _raw_worker, (raw_level, args.seconds))
-        raw32_rates.append(report("raw guarded UPDATE x32", done, args.seconds, latencies))
+        for clients in raw_counts:
+            done, _, latencies = run(clients, _raw_worker, (raw_level, args.seconds))
+            raw_rates[clients].append(report(f"raw guarded UPDATE x{clients}", done, args.seconds, latencies))
 
-    # Sell-out: 32 clients race for the last SELL_OUT_UNITS units.
+    # Sell-out: 32 clients (by default) race for the last 2,000 units.
     sell_location, sell_variant, _ = levels[SELL_OUT_SKU]
-    done, refused, _ = run(32, _service_worker, (sell_location, sell_variant, 300.0, True))
-    consistent = _check(levels, done)
+    done, refused, _ = run(args.sell_out_clients, _service_worker, (sell_location, sell_variant, 300.0, True))
+    consistent = _check(levels, sold=done, units=args.sell_out_units)
 
-    raw8 = median(raw_rates)
     print()
     for clients in client_counts:
         print(f"services.stock_reserve x{clients:<3} median {median(service_rates[clients]):7.0f} reservations/s")
-    print(f"raw guarded UPDATE x1    median {median(raw1_rates):7.0f} updates/s")
-    print(f"raw guarded UPDATE x8    median {raw8:7.0f} updates/s")
-    print(f"raw guarded UPDATE x32   median {median(raw32_rates):7.0f} updates/s")
-    if 8 in service_rates:
-        ratio = median(service_rates[8]) / raw8
+    for clients in raw_counts:
+        print(f"raw guarded UPDATE x{clients:<3}  median {median(raw_rates[clients]):7.0f} updates/s")
+    if 8 in service_rates and 8 in raw_rates:
+        ratio = median(service_rates[8]) / median(raw_rates[8])
         print(f"service x8 / raw x8: {ratio:.2f} (target >= 0.50) -> {'PASS' if ratio >= 0.5 else 'MISS'}")
     if 8 in service_rates and 32 in service_rates:
         scaling = median(service_rates[32]) / median(service_rates[8])
         print(f"service x32 / x8: {scaling:.2f} (no collapse: >= 0.80) -> {'PASS' if scaling >= 0.8 else 'MISS'}")
     print(
-        f"sell-out: {done} of {SELL_OUT_UNITS} units reserved by 32 clients, {refused} refused; "
+        f"sell-out: {done} of {args.sell_out_units} units reserved by {args.sell_out_clients} clients, "
+        f"{refused} refused; "
         f"{'no oversell, ledger = levels' if consistent else 'OVERSOLD OR DRIFT'}"
     )
 
 
-def _check(levels: dict[str, tuple[int, int, int]], sold: int) -> bool:
-    """Exactly SELL_OUT_UNITS sold; every bench level equals its ledger; nothing negative."""
+def _check(levels: dict[str, tuple[int, int, int]], *, sold: int, units: int) -> bool:
+    """Exactly `units` sold; every bench level equals its ledger; nothing negative."""
     from django.db.models import Sum
 
     from inventory.models import Reservation, ReservationStatus, StockLevel, StockMovement
 
-    ok = sold == SELL_OUT_UNITS
+    ok = sold == units
     for sku in (HOT_SKU, SELL_OUT_SKU):
         location_id, variant_id, _ = levels[sku]
         level = StockLevel.objects.get(location_id=location_id, variant_id=variant_id)

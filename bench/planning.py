@@ -285,6 +285,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--record", action="store_true", help="write the figures to docs/PERFORMANCE.md")
     parser.add_argument("--skip-approve", action="store_true")
+    parser.add_argument(
+        "--exit-zero", action="store_true", help="exit 0 even when a target is missed (tiny smoke runs miss them)"
+    )
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -383,7 +386,7 @@ def main() -> None:
     if args.record:
         record(report)
         print(f"\nRecorded in {DOC.relative_to(ROOT)}")
-    if verdict != "PASS":
+    if verdict != "PASS" and not args.exit_zero:
         sys.exit(1)
 
 

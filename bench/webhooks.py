@@ -1,6 +1,6 @@
 """Webhook intake: verify, store, enqueue, against a trivial Django JSON view served the same way.
 
-    .venv/bin/python bench/webhooks.py [--orders 3000] [--clients 8]
+    .venv/bin/python bench/webhooks.py [--orders 3000] [--clients 8] [--locations 50] [--variants 20000]
 
 Sends a simulated online-store stream (orders, updates before creates, cancellations, refunds,
 customers) with 20% exact duplicates in shuffled order to one uvicorn process, measures requests/s
@@ -75,10 +75,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--locations", type=int, default=50)
+    parser.add_argument("--variants", type=int, default=20_000)
     args = parser.parse_args()
 
     bench_setup()
-    stock = ensure_stock(locations=50, variants=20000)
+    stock = ensure_stock(locations=args.locations, variants=args.variants)
     from django.db.models import F
 
     from inventory.models import Variant
