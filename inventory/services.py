@@ -233,6 +233,99 @@ def _update_level(change: LevelChange, now: datetime) -> bool:
         return bool(cursor.rowcount == 1)
 
 
+# Operations with at least this many level changes (a transfer of a few thousand lines) update
+# their levels with a handful of statements instead of one per level.
+BULK_MIN_CHANGES = 16
+_BULK_CHUNK = 1000
+
+
+def _needs_existing_level(change: LevelChange) -> bool:
+    """True when the change can only succeed on an existing level (it takes something away)."""
+    if any(delta < 0 for delta in change.nonzero().values()):
+        return True
+    _conditions, params = _guard_sql(change)
+    return bool(params)  # a guard on a zero level needs more than nothing: it fails
+
+
+def _bulk_applicable(ordered: Sequence[LevelChange]) -> bool:
+    """Large operations on PostgreSQL, one change per level, each needing its level to exist.
+
+    Such an operation never creates a level, so it can lock every level first, in the same
+    (location, variant) order as every other operation, and then update them all; an operation
+    that may create levels keeps the per-level path, where creation happens in that order too.
+    """
+    return (
+        len(ordered) >= BULK_MIN_CHANGES
+        and connection.vendor == "postgresql"
+        and all(_needs_existing_level(change) for change in ordered)
+        # One UPDATE applies one VALUES row per level: two changes to a level take the other path.
+        and len({(change.location_id, change.variant_id) for change in ordered}) == len(ordered)
+    )
+
+
+def _update_levels_bulk(ordered: Sequence[LevelChange], now: datetime) -> LevelChange | None:
+    """Apply sorted changes with one lock statement and one guarded UPDATE per shape and chunk.
+
+    Returns the first change (in lock order) whose level is missing or whose guard failed, after
+    which the caller raises and its transaction rolls back; None when every change applied.
+    The guards are `_guard_sql`'s, written against each row's own figures (`v.*`).
+    """
+    with connection.cursor() as cursor:
+        for start in range(0, len(ordered), _BULK_CHUNK):
+            chunk = ordered[start : start + _BULK_CHUNK]
+            pairs = ", ".join(["(%s, %s)"] * len(chunk))
+            cursor.execute(
+                f"SELECT 1 FROM {_LEVEL_TABLE} WHERE (location_id, variant_id) IN ({pairs}) "  # noqa: S608
+                "ORDER BY location_id, variant_id FOR UPDATE",
+                [value for change in chunk for value in (change.location_id, change.variant_id)],
+            )
+        applied: set[tuple[int, int]] = set()
+        shapes: dict[tuple[tuple[str, ...], Guard], list[LevelChange]] = {}
+        for change in ordered:
+            shapes.setdefault((tuple(sorted(change.nonzero())), change.guard), []).append(change)
+        for (states, guard), changes in shapes.items():
+            for start in range(0, len(changes), _BULK_CHUNK):
+                applied |= _update_shape(cursor, states, guard, changes[start : start + _BULK_CHUNK], now)
+    return next((c for c in ordered if (c.location_id, c.variant_id) not in applied), None)
+
+
+def _update_shape(
+    cursor: Any, states: tuple[str, ...], guard: Guard, changes: Sequence[LevelChange], now: datetime
+) -> set[tuple[int, int]]:
+    """One `UPDATE ... FROM (VALUES ...)` for changes to the same states under the same guard."""
+    unknown = set(states) - _STATE_NAMES
+    if unknown:
+        raise ValueError(f"Unknown stock states: {sorted(unknown)}")
+    conditions = [f"(v.{state} >= 0 OR l.{state} + v.{state} >= 0)" for state in states]
+    if guard is Guard.AVAILABLE:
+        conditions.append("(v.gain >= 0 OR l.available + v.gain >= 0)")
+    elif guard is Guard.FREE:
+        conditions.append("(v.gain >= 0 OR l.on_hand - l.committed - l.reserved - l.unavailable + v.gain >= 0)")
+    rows, params = [], []
+    for change in changes:
+        deltas = change.nonzero()
+        gain = (
+            deltas.get("on_hand", 0)
+            - deltas.get("committed", 0)
+            - deltas.get("reserved", 0)
+            - (deltas.get("safety_stock", 0) if guard is Guard.AVAILABLE else 0)
+            - deltas.get("unavailable", 0)
+        )
+        values = [change.location_id, change.variant_id, *(deltas[state] for state in states), gain]
+        rows.append("(" + ", ".join(["%s::bigint"] * len(values)) + ")")
+        params.extend(values)
+    assignments = ", ".join(f"{state} = l.{state} + v.{state}" for state in states)
+    where = "".join(f" AND {condition}" for condition in conditions)
+    cursor.execute(
+        f"UPDATE {_LEVEL_TABLE} AS l SET {assignments}, updated_at = %s "  # noqa: S608 - names are not input
+        f"FROM (VALUES {', '.join(rows)}) AS v(location_id, variant_id, {', '.join(states)}, gain) "
+        f"WHERE l.location_id = v.location_id AND l.variant_id = v.variant_id{where} "
+        "RETURNING l.location_id, l.variant_id",
+        [now, *params],
+    )
+    return {(row[0], row[1]) for row in cursor.fetchall()}
+
+
 def _apply(
     *,
     key: str,
@@ -278,6 +371,11 @@ def _apply(
         payload={"levels": sorted({(c.location_id, c.variant_id) for c in ordered}), "reason": reason},
     )
     now = timezone.now()
+    if _bulk_applicable(ordered):
+        failed = _update_levels_bulk(ordered, now)
+        if failed is not None:
+            raise _shortage_error(failed)
+        return StockOperation(key=key, movements=movements)
     for change in ordered:
         if _update_level(change, now):
             continue
