@@ -1475,8 +1475,8 @@ def order_cancel(
 
     Committed units go back to available where they are; the money for the cancelled units goes
     back to the original tenders. Take-now lines cannot be cancelled (they are returns), nor lines
-    whose fulfilment shipped or was collected, nor units on a transfer that is under way. A whole
-    collection whose transfer has not left the other store comes off that transfer.
+    whose fulfilment shipped or was collected, nor units on a transfer that is under way. Units of
+    a collection whose transfer has not left the other store come off that transfer.
     Raises CancelNotAllowedError, OrderNotFoundError.
     """
     _actor(actor)
@@ -1540,7 +1540,11 @@ def order_cancel(
             [line for line, _, _ in refunded_lines], ["cancelled_quantity", "picked_quantity"]
         )
         for fulfilment_id in sorted(off_transfer):
-            _take_off_transfer(order, fulfilments[fulfilment_id], order_lines, actor=actor, reason=reason)
+            units_off: dict[int, int] = defaultdict(int)
+            for line, units, _money in refunded_lines:
+                if line.fulfilment_id == fulfilment_id:
+                    units_off[line.variant_id] += units
+            _take_off_transfer(order, fulfilments[fulfilment_id], units_off, actor=actor, reason=reason)
         key = f"order:{order.pk}:cancel:{uuid.uuid4().hex[:12]}"
         stock.stock_apply(
             actor=actor,
@@ -1578,31 +1582,24 @@ def order_cancel(
 
 
 def _take_off_transfer(
-    order: Order, fulfilment: Fulfilment, order_lines: Sequence[OrderLine], *, actor: Any, reason: str
+    order: Order, fulfilment: Fulfilment, units: dict[int, int], *, actor: Any, reason: str
 ) -> None:
-    """A collect fulfilment is being cancelled while its transfer has not left the other store:
-    take its lines off that transfer (the caller uncommits the units at the origin).
+    """Units of a collection ({variant_id: units}) are being cancelled while its transfer has not
+    left the other store: take them off that transfer (the caller uncommits them at the origin).
 
-    Only a whole fulfilment comes off (a transfer line carries the units of the whole collection);
-    if the transfer was dispatched meanwhile nothing comes off and the cancel is refused.
+    If the transfer was dispatched meanwhile nothing comes off and the cancel is refused.
     """
     from transfers.services import transfer_release_order_lines
 
-    lines = [line for line in order_lines if line.fulfilment_id == fulfilment.pk]
-    if any(line.open_quantity for line in lines):
-        raise CancelNotAllowedError(
-            f"The collection is on transfer {fulfilment.transfer_ref}: cancel all of its units, "
-            "or the rest once it has arrived.",
-            {"transfer": fulfilment.transfer_ref},
-        )
     removed = transfer_release_order_lines(
         actor=actor,
         reference=_order_reference(order.pk),
         note=reason[:200],
         origin_id=fulfilment.source_location_id,
         destination_id=fulfilment.pickup_location_id,
+        units=units,
     )
-    if not removed:
+    if removed != sum(units.values()):
         raise CancelNotAllowedError(
             f"Transfer {fulfilment.transfer_ref} has just left for the pickup store: cancel once it has arrived.",
             {"transfer": fulfilment.transfer_ref},

@@ -303,6 +303,31 @@ def transfer_request_for_order(
         return existing
 
 
+def _take_units(
+    lines: Sequence[TransferLine], remaining: dict[int, int] | None
+) -> tuple[list[TransferLine], list[TransferLine], int]:
+    """Which of an order's lines go, which shrink, and how many units that takes off.
+
+    `remaining` ({variant_id: units} still to take off, None: everything) is decremented."""
+    gone: list[TransferLine] = []
+    shrunk: list[TransferLine] = []
+    taken = 0
+    for line in lines:
+        want = line.quantity if remaining is None else min(line.quantity, remaining.get(line.variant_id, 0))
+        if not want:
+            continue
+        taken += want
+        if remaining is not None:
+            remaining[line.variant_id] -= want
+        if want == line.quantity:
+            gone.append(line)
+        else:
+            line.quantity -= want
+            line.quantity_picked = min(line.quantity_picked, line.quantity)
+            shrunk.append(line)
+    return gone, shrunk, taken
+
+
 def transfer_release_order_lines(
     *,
     actor: Any,
@@ -310,10 +335,15 @@ def transfer_release_order_lines(
     note: str = "",
     origin_id: int | None = None,
     destination_id: int | None = None,
+    units: Mapping[int, int] | None = None,
 ) -> int:
     """An order no longer needs its units brought over (cancelled before dispatch): take its lines off
     the open transfers that hold them (only those on the route `origin_id` -> `destination_id` when
     given). Returns how many units were taken off.
+
+    `units` ({variant_id: units}) takes off only that many of each variant (part of a collection
+    is cancelled): its lines shrink, and one that reaches zero goes. Picked units beyond what is
+    left go back to the shelf (the line's picked count shrinks with it).
 
     Lines already dispatched stay (the goods are on the road and arrive committed at the pickup
     store: the order releases them there). A transfer left with no lines is cancelled. The units
@@ -322,6 +352,7 @@ def transfer_release_order_lines(
     locked first.
     """
     removed_units = 0
+    remaining = dict(units) if units is not None else None
     route = Q()
     if origin_id is not None:
         route &= Q(transfer__origin_id=origin_id)
@@ -352,12 +383,15 @@ def transfer_release_order_lines(
             ]
             if not mine:
                 continue
-            units = sum(line.quantity for line in mine)
-            TransferLine.objects.filter(pk__in=[line.pk for line in mine]).delete()
-            removed_units += units
-            message = f"{units} units for {reference.type} {reference.id} taken off" + (f": {note}" if note else "")
+            gone, shrunk, taken = _take_units(mine, remaining)
+            if not taken:
+                continue
+            TransferLine.objects.filter(pk__in=[line.pk for line in gone]).delete()
+            TransferLine.objects.bulk_update(shrunk, ["quantity", "quantity_picked"])
+            removed_units += taken
+            message = f"{taken} units for {reference.type} {reference.id} taken off" + (f": {note}" if note else "")
             _event(transfer, TransferEventKind.LINES_REMOVED, actor, message, {"reference": reference.id})
-            if len(mine) == len(lines):
+            if len(gone) == len(lines):
                 transfer.status = TransferStatus.CANCELLED
                 transfer.cancelled_at = timezone.now()
                 transfer.save(update_fields=["status", "cancelled_at", "updated_at"])

@@ -91,20 +91,54 @@ def test_cancelling_a_collection_before_its_transfer_leaves_takes_it_off_the_tra
     assert_ledger_matches_levels()
 
 
-def test_part_of_a_collection_on_an_open_transfer_cannot_be_cancelled(network, variant, associate, customer):
+def test_part_of_a_collection_on_an_open_transfer_comes_off_it_and_the_rest_later(
+    network, variant, associate, customer
+):
     order, transfer = _collect_from_other_store(network, variant, associate, customer, 2)
     line = order.lines.get()
 
-    with pytest.raises(CancelNotAllowedError, match="cancel all of its units"):
-        services.order_cancel(actor=associate, order_id=order.pk, lines={line.pk: 1})
+    services.order_cancel(actor=associate, order_id=order.pk, lines={line.pk: 1}, reason="only needs one")
 
     line.refresh_from_db()
     transfer.refresh_from_db()
-    assert line.cancelled_quantity == 0
+    assert line.cancelled_quantity == 1
     assert transfer.status == TransferStatus.APPROVED
-    assert transfer.lines.get().quantity == 2
-    assert level(network["other"], variant).committed == 2
-    assert not Refund.objects.exists()
+    assert transfer.lines.get().quantity == 1
+    other = level(network["other"], variant)
+    assert (other.on_hand, other.committed, other.available) == (3, 1, 2)
+    assert Refund.objects.get().amount == D("49.00")
+    assert_ledger_matches_levels()
+
+    services.order_cancel(actor=associate, order_id=order.pk)
+
+    order.refresh_from_db()
+    transfer.refresh_from_db()
+    assert order.status == Status.CANCELLED
+    assert transfer.status == TransferStatus.CANCELLED
+    assert not transfer.lines.exists()
+    assert level(network["other"], variant).committed == 0
+    assert order.refunded_total == order.paid_total
+    assert_ledger_matches_levels()
+
+
+def test_cancelling_part_of_a_collection_being_picked_puts_the_extra_picked_unit_back(
+    network, variant, associate, customer
+):
+    from transfers import services as transfers
+
+    order, transfer = _collect_from_other_store(network, variant, associate, customer, 2)
+    transfer_line = transfer.lines.get()
+    transfers.transfer_pick_scan(actor=SYSTEM, transfer_id=transfer.pk, code=variant.sku, quantity=2)
+
+    services.order_cancel(actor=associate, order_id=order.pk, lines={order.lines.get().pk: 1})
+
+    transfer_line.refresh_from_db()
+    assert (transfer_line.quantity, transfer_line.quantity_picked) == (1, 1)
+    transfers.transfer_dispatch(actor=SYSTEM, transfer_id=transfer.pk)
+    transfer.refresh_from_db()
+    assert transfer.lines.get().quantity_dispatched == 1
+    assert level(network["store"], variant).incoming == 1
+    assert_ledger_matches_levels()
 
 
 def test_a_collection_whose_transfer_left_is_cancelled_only_once_it_arrives(network, variant, associate, customer):
