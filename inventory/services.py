@@ -258,7 +258,7 @@ def _bulk_applicable(ordered: Sequence[LevelChange]) -> bool:
         len(ordered) >= BULK_MIN_CHANGES
         and connection.vendor == "postgresql"
         and all(_needs_existing_level(change) for change in ordered)
-        # One UPDATE applies one VALUES row per level: two changes to a level take the other path.
+        # One UPDATE applies one row per level: two changes to a level take the other path.
         and len({(change.location_id, change.variant_id) for change in ordered}) == len(ordered)
     )
 
@@ -273,11 +273,13 @@ def _update_levels_bulk(ordered: Sequence[LevelChange], now: datetime) -> LevelC
     with connection.cursor() as cursor:
         for start in range(0, len(ordered), _BULK_CHUNK):
             chunk = ordered[start : start + _BULK_CHUNK]
-            pairs = ", ".join(["(%s, %s)"] * len(chunk))
+            # A join to the pairs (an index probe each); `(a, b) IN ((..), ..)` was a scan per chunk.
             cursor.execute(
-                f"SELECT 1 FROM {_LEVEL_TABLE} WHERE (location_id, variant_id) IN ({pairs}) "  # noqa: S608
-                "ORDER BY location_id, variant_id FOR UPDATE",
-                [value for change in chunk for value in (change.location_id, change.variant_id)],
+                f"SELECT 1 FROM {_LEVEL_TABLE} AS l "  # noqa: S608 - the table name is not input
+                "JOIN unnest(%s::bigint[], %s::bigint[]) AS v(location_id, variant_id) "
+                "ON l.location_id = v.location_id AND l.variant_id = v.variant_id "
+                "ORDER BY l.location_id, l.variant_id FOR UPDATE OF l",
+                [[change.location_id for change in chunk], [change.variant_id for change in chunk]],
             )
         applied: set[tuple[int, int]] = set()
         shapes: dict[tuple[tuple[str, ...], Guard], list[LevelChange]] = {}
@@ -292,7 +294,7 @@ def _update_levels_bulk(ordered: Sequence[LevelChange], now: datetime) -> LevelC
 def _update_shape(
     cursor: Any, states: tuple[str, ...], guard: Guard, changes: Sequence[LevelChange], now: datetime
 ) -> set[tuple[int, int]]:
-    """One `UPDATE ... FROM (VALUES ...)` for changes to the same states under the same guard."""
+    """One `UPDATE ... FROM unnest(<one array per column>)` for changes to the same states and guard."""
     unknown = set(states) - _STATE_NAMES
     if unknown:
         raise ValueError(f"Unknown stock states: {sorted(unknown)}")
@@ -301,7 +303,7 @@ def _update_shape(
         conditions.append("(v.gain >= 0 OR l.available + v.gain >= 0)")
     elif guard is Guard.FREE:
         conditions.append("(v.gain >= 0 OR l.on_hand - l.committed - l.reserved - l.unavailable + v.gain >= 0)")
-    rows, params = [], []
+    columns: list[list[int]] = [[], [], *([] for _ in states), []]  # location, variant, states, gain
     for change in changes:
         deltas = change.nonzero()
         gain = (
@@ -311,17 +313,18 @@ def _update_shape(
             - (deltas.get("safety_stock", 0) if guard is Guard.AVAILABLE else 0)
             - deltas.get("unavailable", 0)
         )
-        values = [change.location_id, change.variant_id, *(deltas[state] for state in states), gain]
-        rows.append("(" + ", ".join(["%s::bigint"] * len(values)) + ")")
-        params.extend(values)
+        row = [change.location_id, change.variant_id, *(deltas[state] for state in states), gain]
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+    arrays = ", ".join(["%s::bigint[]"] * len(columns))
     assignments = ", ".join(f"{state} = l.{state} + v.{state}" for state in states)
     where = "".join(f" AND {condition}" for condition in conditions)
     cursor.execute(
         f"UPDATE {_LEVEL_TABLE} AS l SET {assignments}, updated_at = %s "  # noqa: S608 - names are not input
-        f"FROM (VALUES {', '.join(rows)}) AS v(location_id, variant_id, {', '.join(states)}, gain) "
+        f"FROM unnest({arrays}) AS v(location_id, variant_id, {', '.join(states)}, gain) "
         f"WHERE l.location_id = v.location_id AND l.variant_id = v.variant_id{where} "
         "RETURNING l.location_id, l.variant_id",
-        [now, *params],
+        [now, *columns],
     )
     return {(row[0], row[1]) for row in cursor.fetchall()}
 

@@ -1581,9 +1581,7 @@ def order_cancel(
         return order
 
 
-def _take_off_transfer(
-    order: Order, fulfilment: Fulfilment, units: dict[int, int], *, actor: Any, reason: str
-) -> None:
+def _take_off_transfer(order: Order, fulfilment: Fulfilment, units: dict[int, int], *, actor: Any, reason: str) -> None:
     """Units of a collection ({variant_id: units}) are being cancelled while its transfer has not
     left the other store: take them off that transfer (the caller uncommits them at the origin).
 

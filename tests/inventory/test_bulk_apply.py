@@ -135,7 +135,7 @@ def test_a_missing_level_is_a_shortage_not_a_new_level():
 def test_operations_that_may_create_levels_or_repeat_one_keep_the_per_level_path():
     (store, _other), variants = _stocked()
     receipts = [LevelChange(store.pk, v.pk, {"on_hand": 1}) for v in variants]  # may create levels
-    # Two changes to one level (different states): one VALUES row per level cannot express them.
+    # Two changes to one level (different states): one row per level in the bulk UPDATE cannot express them.
     twice = [LevelChange(store.pk, v.pk, {"reserved": 1}, Guard.AVAILABLE) for v in variants]
     twice.append(LevelChange(store.pk, variants[0].pk, {"on_hand": -1}, Guard.AVAILABLE))
 
