@@ -146,6 +146,15 @@ def _existing_operation(key: str) -> StockOperation | None:
     return StockOperation(key=key, movements=movements, duplicate=True) if movements else None
 
 
+def _guard_gain(deltas: dict[str, int], guard: Guard) -> int:
+    """How much the guarded figure changes: available for AVAILABLE; for FREE, what is left of on
+    hand beside committed, reserved and unavailable (safety stock may be eaten into)."""
+    gain = (
+        deltas.get("on_hand", 0) - deltas.get("committed", 0) - deltas.get("reserved", 0) - deltas.get("unavailable", 0)
+    )
+    return gain - deltas.get("safety_stock", 0) if guard is Guard.AVAILABLE else gain
+
+
 def _guard_sql(change: LevelChange) -> tuple[str, list[int]]:
     """The guard as SQL conditions (ANDed to the level's WHERE clause) and their parameters."""
     deltas = change.nonzero()
@@ -155,27 +164,13 @@ def _guard_sql(change: LevelChange) -> tuple[str, list[int]]:
         if delta < 0:
             conditions.append(f"{state} >= %s")
             params.append(-delta)
-    if change.guard is Guard.AVAILABLE:
-        gain = (
-            deltas.get("on_hand", 0)
-            - deltas.get("committed", 0)
-            - deltas.get("reserved", 0)
-            - deltas.get("safety_stock", 0)
-            - deltas.get("unavailable", 0)
-        )
-        if gain < 0:
-            conditions.append("available >= %s")
-            params.append(-gain)
-    elif change.guard is Guard.FREE:
-        gain = (
-            deltas.get("on_hand", 0)
-            - deltas.get("committed", 0)
-            - deltas.get("reserved", 0)
-            - deltas.get("unavailable", 0)
-        )
-        if gain < 0:
-            conditions.append("on_hand >= committed + reserved + unavailable + %s")
-            params.append(-gain)
+    gain = _guard_gain(deltas, change.guard)
+    if change.guard is Guard.AVAILABLE and gain < 0:
+        conditions.append("available >= %s")
+        params.append(-gain)
+    elif change.guard is Guard.FREE and gain < 0:
+        conditions.append("on_hand >= committed + reserved + unavailable + %s")
+        params.append(-gain)
     return "".join(f" AND {condition}" for condition in conditions), params
 
 
@@ -306,13 +301,7 @@ def _update_shape(
     columns: list[list[int]] = [[], [], *([] for _ in states), []]  # location, variant, states, gain
     for change in changes:
         deltas = change.nonzero()
-        gain = (
-            deltas.get("on_hand", 0)
-            - deltas.get("committed", 0)
-            - deltas.get("reserved", 0)
-            - (deltas.get("safety_stock", 0) if guard is Guard.AVAILABLE else 0)
-            - deltas.get("unavailable", 0)
-        )
+        gain = _guard_gain(deltas, guard)
         row = [change.location_id, change.variant_id, *(deltas[state] for state in states), gain]
         for column, value in zip(columns, row, strict=True):
             column.append(value)
