@@ -236,10 +236,11 @@ _BULK_CHUNK = 1000
 
 def _needs_existing_level(change: LevelChange) -> bool:
     """True when the change can only succeed on an existing level (it takes something away)."""
-    if any(delta < 0 for delta in change.nonzero().values()):
+    deltas = change.nonzero()
+    if any(delta < 0 for delta in deltas.values()):
         return True
-    _conditions, params = _guard_sql(change)
-    return bool(params)  # a guard on a zero level needs more than nothing: it fails
+    # A guard that must find units to give (on a zero level it fails).
+    return change.guard is not Guard.NONE and _guard_gain(deltas, change.guard) < 0
 
 
 def _bulk_applicable(ordered: Sequence[LevelChange]) -> bool:

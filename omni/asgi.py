@@ -54,11 +54,6 @@ def _close_connections() -> None:
     connections.close_all()  # this thread's connections (Django keeps one set per thread)
 
 
-def lanes_configured() -> int:
-    """How many request lanes (threads) a web process runs; 0 means Django's thread per request."""
-    return int(os.environ.get("OMNI_ASGI_LANES", "16"))
-
-
 class LanedASGIHandler(ASGIHandler):
     """Django's ASGI handler with each request's synchronous code on one of `lanes` reused threads."""
 
@@ -116,7 +111,9 @@ class LanedASGIHandler(ASGIHandler):
 
 def _application() -> ASGIHandler:
     django_handler = get_asgi_application()  # also django.setup(), as Django's entry point does
-    lanes = lanes_configured()
+    from django.conf import settings
+
+    lanes = settings.OMNI_ASGI_LANES
     return LanedASGIHandler(lanes=lanes) if lanes else django_handler
 
 

@@ -106,6 +106,10 @@ TEMPLATES = [
     }
 ]
 
+# --- Web server ------------------------------------------------------------------------------
+# Threads a web process runs requests on (omni/asgi.py); 0 serves with Django's thread per request.
+OMNI_ASGI_LANES = int(os.environ.get("OMNI_ASGI_LANES", "16"))
+
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 EMBEDDED = not DATABASE_URL
@@ -133,10 +137,9 @@ else:
         # by live streams and the live hub's reader; a psycopg pool per process serves them all.
         # The test suite and Celery workers (forked: a pool must not cross a fork) use plain ones.
         if env_bool("DATABASE_POOL", not TESTING):
-            lanes = int(os.environ.get("OMNI_ASGI_LANES", "16")) or 16
             DATABASES["default"]["OPTIONS"]["pool"] = {
                 "min_size": 2,
-                "max_size": int(os.environ.get("DATABASE_POOL_SIZE", str(lanes + 4))),
+                "max_size": int(os.environ.get("DATABASE_POOL_SIZE", str((OMNI_ASGI_LANES or 16) + 4))),
                 "timeout": 10,
             }
         else:

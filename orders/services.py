@@ -1502,7 +1502,8 @@ def order_cancel(
         changes: dict[tuple[int, int], int] = defaultdict(int)
         refunded_lines: list[tuple[OrderLine, int, Decimal]] = []
         touched: set[int] = set()
-        off_transfer: set[int] = set()  # collect fulfilments whose transfer has not left yet
+        # Collect fulfilments whose transfer has not left yet: {fulfilment id: {variant id: units}}.
+        off_transfer: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
         for line_id, units in wanted.items():
             line = by_id.get(line_id)
             if line is None:
@@ -1524,7 +1525,7 @@ def order_cancel(
                     {"line": line_id, "transfer": fulfilment.transfer_ref},
                 )
             if state == "open":
-                off_transfer.add(fulfilment.pk)
+                off_transfer[fulfilment.pk][line.variant_id] += units
             money = pricing.refund_for(
                 line_total=line.total,
                 line_quantity=line.quantity,
@@ -1539,11 +1540,7 @@ def order_cancel(
         OrderLine.objects.bulk_update(
             [line for line, _, _ in refunded_lines], ["cancelled_quantity", "picked_quantity"]
         )
-        for fulfilment_id in sorted(off_transfer):
-            units_off: dict[int, int] = defaultdict(int)
-            for line, units, _money in refunded_lines:
-                if line.fulfilment_id == fulfilment_id:
-                    units_off[line.variant_id] += units
+        for fulfilment_id, units_off in sorted(off_transfer.items()):
             _take_off_transfer(order, fulfilments[fulfilment_id], units_off, actor=actor, reason=reason)
         key = f"order:{order.pk}:cancel:{uuid.uuid4().hex[:12]}"
         stock.stock_apply(

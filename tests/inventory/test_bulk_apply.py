@@ -17,11 +17,11 @@ from django.test.utils import CaptureQueriesContext
 
 from inventory import services
 from inventory.errors import InsufficientStockError
-from inventory.models import Reservation, ReservationStatus, StockLevel, StockMovement
+from inventory.models import StockLevel, StockMovement
 from inventory.reconciliation import stock_reconcile
 from inventory.services import BULK_MIN_CHANGES, Guard, LevelChange
 from tests.factories import LocationFactory, VariantFactory
-from tests.inventory.test_concurrency import run_threads
+from tests.inventory.test_concurrency import assert_stock_sound, run_threads
 
 SYSTEM = services.SystemActor("bulk-test")
 LEVELS = BULK_MIN_CHANGES + 8
@@ -175,12 +175,7 @@ def test_large_operations_racing_holds_on_the_same_levels_never_deadlock_or_over
 
     assert not errors, "\n".join(trace for _, trace in errors.values())
     assert sum(results.values()) > 0
-    assert stock_reconcile().drift_count == 0
+    assert_stock_sound()
     levels = list(StockLevel.objects.all())
-    assert all(level.on_hand >= 0 and level.available >= 0 for level in levels)
-    # Every held unit is a hold someone got (per-level path), and on hand is what the transfers left.
-    held: dict[tuple[int, int], int] = {}
-    for hold in Reservation.objects.filter(status=ReservationStatus.ACTIVE):
-        held[(hold.location_id, hold.variant_id)] = held.get((hold.location_id, hold.variant_id), 0) + hold.quantity
-    assert all(level.reserved == held.get((level.location_id, level.variant_id), 0) for level in levels)
+    assert all(level.available >= 0 for level in levels)
     assert sum(level.on_hand for level in levels) < 6 * len(pairs)  # some transfers went through
