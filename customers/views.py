@@ -128,8 +128,12 @@ def customer_create(request: HtmxHttpRequest) -> HttpResponse:
 
 
 def _picker_context(request: HtmxHttpRequest, params: QueryDict) -> dict[str, Any]:
-    target = slugify(params.get("target", "customer_id"))[:PICKER_TARGET_MAX] or "customer_id"
-    query = params.get("q", "")
+    return picker_context(target=params.get("target", "customer_id"), query=params.get("q", ""))
+
+
+def picker_context(*, target: str, query: str = "") -> dict[str, Any]:
+    """What the picker fragment renders: also used by `{% customer_picker %}` to embed it in a page."""
+    target = slugify(target)[:PICKER_TARGET_MAX] or "customer_id"
     return {
         "target": target,
         "query": query,

@@ -332,6 +332,13 @@ def test_review_list_costs_a_fixed_number_of_queries(as_manager, django_assert_n
     assert response.content.decode().count('class="card review"') == MatchReview.objects.count()
 
 
+def test_the_merge_tool_comes_with_a_picker_for_each_record(as_manager):
+    body = as_manager.get(reverse("customers:merge")).content.decode()
+
+    assert 'id="picker-merge-source"' in body and 'data-picker-target="merge-source"' in body
+    assert 'id="picker-merge-target"' in body and 'data-picker-target="merge-target"' in body
+
+
 def test_manager_merges_from_the_merge_tool(as_manager, manager):
     a, b = make_customer(name="Jo Dup"), make_customer(name="Jo Keep")
 
