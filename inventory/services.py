@@ -15,9 +15,10 @@ level, plus a guard saying what must still hold afterwards. `_apply` runs it:
 4. A live event is written in the same transaction (omni.live), with the movements before the
    level locks are taken, and wakes the screens after commit.
 
-On PostgreSQL a reservation (the hottest write: every cart line) runs steps 2-4 as one
-data-modifying statement in which the guarded UPDATE feeds the inserts, so the level's row lock
-lasts one statement rather than the round trips to a separate COMMIT (_reserve_in_one_statement).
+On PostgreSQL a reservation (the hottest write: every cart line) runs steps 2-4 as one call of a
+database function that writes the hold, its movement and the live event first and runs the
+guarded UPDATE last, so the level's row lock lasts that UPDATE and the commit, not the inserts or
+round trips to a separate COMMIT (_reserve_in_one_call, migration inventory 0007).
 
 Concurrent duplicates (a double tap) both pass step 1; the second then blocks on the unique
 idempotency key until the first commits, gets IntegrityError, and returns the first's result.
@@ -46,14 +47,13 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from omni.actors import SystemActor
 from omni.live import _wake as live_wake
 from omni.live import live_publish
-from omni.models import LiveEvent
 
 from .barcodes import is_valid_gtin
 from .errors import (
@@ -651,7 +651,7 @@ def stock_reserve(
     change = LevelChange(location_id, variant_id, {"reserved": quantity}, Guard.AVAILABLE)
     try:
         if connection.vendor == "postgresql" and getattr(settings, "OMNI_ONE_STATEMENT_RESERVE", True):
-            reservation = _reserve_in_one_statement(
+            reservation = _reserve_in_one_call(
                 change=change, expires_at=expires_at, reference=reference, key=key, actor_fields=actor_fields
             )
             if reservation is None:
@@ -685,91 +685,67 @@ def stock_reserve(
         return existing
 
 
-def _reservation_sql() -> str:
-    """One statement that does what `_apply` does for a reservation, plus the hold itself.
-
-    The guarded UPDATE feeds the inserts: no row (the guard failed) means nothing is written.
-    """
-    reservation_columns = [str(f.column) for f in Reservation._meta.concrete_fields]
-    movement = StockMovement._meta.db_table
-    return f"""
-WITH level AS (
-    UPDATE {_LEVEL_TABLE} SET reserved = reserved + %(quantity)s::integer, updated_at = %(now)s::timestamptz
-    WHERE location_id = %(location_id)s::bigint AND variant_id = %(variant_id)s::bigint
-        AND available >= %(quantity)s::integer
-    RETURNING location_id, variant_id
-),
-hold AS (
-    INSERT INTO {Reservation._meta.db_table} (location_id, variant_id, quantity, status, expires_at,
-        reference_type, reference_id, idempotency_key, created_by_id, created_at, closed_at)
-    SELECT location_id, variant_id, %(quantity)s::integer, %(status)s::text, %(expires_at)s::timestamptz,
-        %(reference_type)s::text, %(reference_id)s::text, %(key)s::text, %(actor_id)s::bigint,
-        %(now)s::timestamptz, NULL
-    FROM level
-    RETURNING {", ".join(reservation_columns)}
-),
-movement AS (
-    INSERT INTO {movement} (location_id, variant_id, state, quantity, reason, reason_code, note,
-        reference_type, reference_id, actor_id, actor_label, operation_key, idempotency_key, created_at)
-    SELECT location_id, variant_id, 'reserved', %(quantity)s::integer, %(reason)s::text, '', '', 'reservation',
-        id::text, %(actor_id)s::bigint, %(actor_label)s::text, %(key)s::text, %(movement_key)s::text,
-        %(now)s::timestamptz
-    FROM hold
-    RETURNING id
-),
-event AS (
-    INSERT INTO {LiveEvent._meta.db_table} (topic, payload, created_at)
-    SELECT 'stock', %(payload)s::text::jsonb, %(now)s::timestamptz FROM hold
-    RETURNING id
-)
-SELECT hold.*, (SELECT id FROM event), (SELECT id FROM movement) FROM hold
-"""  # noqa: S608 - table and column names from model metadata; every value is a parameter
+# omni_stock_reserve (migration inventory 0007) writes the hold, its movement and the live event,
+# then runs the guarded UPDATE last, so a hot level's row lock lasts only that UPDATE and the commit.
+_RESERVE_CALL = """
+SELECT reservation_id, event_id FROM omni_stock_reserve(
+    %(location_id)s::bigint, %(variant_id)s::bigint, %(quantity)s::integer, %(status)s::text,
+    %(expires_at)s::timestamptz, %(reference_type)s::text, %(reference_id)s::text, %(key)s::text,
+    %(actor_id)s::bigint, %(actor_label)s::text, %(reason)s::text, %(movement_key)s::text,
+    %(payload)s::text::jsonb, %(now)s::timestamptz)
+"""
+_RESERVE_SHORTAGE_SQLSTATE = "P0002"  # no_data_found, raised by omni_stock_reserve when the guard fails
 
 
-_RESERVATION_SQL: str | None = None
-
-
-def _reserve_in_one_statement(
+def _reserve_in_one_call(
     *, change: LevelChange, expires_at: datetime | None, reference: Reference, key: str, actor_fields: dict[str, Any]
 ) -> Reservation | None:
-    """Reserve on PostgreSQL in one statement; None when the guard failed (nothing was written).
+    """Reserve on PostgreSQL in one call; None when the guard failed (nothing was written).
 
-    The same steps as the general path (guarded UPDATE, the hold, its movement, the live event),
-    atomic as one statement. Outside a transaction it commits on its own, so the level's row lock
-    lasts one statement instead of the round trips between the UPDATE and a separate COMMIT: on
-    a hot variant those round trips were the queue everyone waited in (bench/hot_variant.py).
-    Inside a caller's transaction it runs in a savepoint. A reused key raises IntegrityError.
+    The same steps as the general path (the hold, its movement, the live event, the guarded
+    UPDATE), atomic as one statement. Outside a transaction it commits on its own, so the level's
+    row lock lasts the UPDATE and the commit instead of the round trips of a transaction: on a hot
+    variant that lock is the queue everyone waits in (bench/hot_variant.py). Inside a caller's
+    transaction it runs in a savepoint. A reused key raises IntegrityError.
     """
-    global _RESERVATION_SQL
-    if _RESERVATION_SQL is None:
-        _RESERVATION_SQL = _reservation_sql()
     quantity = change.deltas["reserved"]
     actor = actor_fields["actor"]
-    params = {
-        "quantity": quantity,
-        "now": timezone.now(),
+    now = timezone.now()
+    values = {
         "location_id": change.location_id,
         "variant_id": change.variant_id,
+        "quantity": quantity,
         "status": ReservationStatus.ACTIVE.value,
         "expires_at": expires_at,
         "reference_type": reference.type,
         "reference_id": reference.id,
+        "idempotency_key": key,
+        "created_by_id": actor.pk if actor is not None else None,
+        "created_at": now,
+        "closed_at": None,
+    }
+    params = {
+        **values,
         "key": key,
-        "actor_id": actor.pk if actor is not None else None,
+        "now": now,
+        "actor_id": values["created_by_id"],
         "actor_label": actor_fields["actor_label"],
         "reason": MovementReason.RESERVATION.value,
         "movement_key": f"{key}|{change.location_id}|{change.variant_id}|reserved",
         "payload": json.dumps({"levels": [[change.location_id, change.variant_id]], "reason": "reservation"}),
     }
     savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
-    with savepoint:
-        rows = fetch_prepared(_RESERVATION_SQL, params)
-    if not rows:
-        return None
-    row = rows[0]
+    try:
+        with savepoint:
+            ((reservation_id, event_id),) = fetch_prepared(_RESERVE_CALL, params)
+    except DatabaseError as error:
+        if getattr(error.__cause__, "sqlstate", None) == _RESERVE_SHORTAGE_SQLSTATE:
+            return None
+        raise
     fields = [f.attname for f in Reservation._meta.concrete_fields]
-    reservation = Reservation.from_db(connection.alias, fields, row[: len(fields)])
-    transaction.on_commit(partial(live_wake, row[len(fields)]))
+    row = {**values, "id": reservation_id}
+    reservation = Reservation.from_db(connection.alias, fields, [row[name] for name in fields])
+    transaction.on_commit(partial(live_wake, event_id))
     return reservation
 
 

@@ -233,3 +233,30 @@ def test_reservation_inside_a_callers_transaction_rolls_back_with_it(store, rese
 
     assert level(store, variant).reserved == 0
     assert not StockMovement.objects.filter(state="reserved").exists()
+
+
+def test_a_refused_reservation_inside_a_callers_transaction_leaves_it_usable(store, reserve_path):
+    from django.db import transaction
+
+    variant = VariantFactory()
+    services.stock_receive(actor=SYSTEM, location_id=store.pk, variant_id=variant.pk, quantity=1)
+
+    with transaction.atomic():
+        with pytest.raises(InsufficientStockError):
+            services.stock_reserve(actor=SYSTEM, location_id=store.pk, variant_id=variant.pk, quantity=2)
+        hold = services.stock_reserve(actor=SYSTEM, location_id=store.pk, variant_id=variant.pk, quantity=1)
+
+    assert services.Reservation.objects.get() == hold
+    assert StockMovement.objects.filter(state="reserved").count() == 1
+    assert level(store, variant).reserved == 1
+
+
+def test_the_returned_reservation_is_the_stored_row(store, reserve_path, associate):
+    variant = VariantFactory()
+    services.stock_receive(actor=SYSTEM, location_id=store.pk, variant_id=variant.pk, quantity=3)
+
+    hold = services.stock_reserve(actor=associate, location_id=store.pk, variant_id=variant.pk, quantity=2)
+
+    stored = services.Reservation.objects.get(pk=hold.pk)
+    fields = [f.attname for f in services.Reservation._meta.concrete_fields]
+    assert [getattr(hold, name) for name in fields] == [getattr(stored, name) for name in fields]
