@@ -28,6 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/omni_bench")
+# Redis for what a production web process needs it for (here: the token cache's channel).
+BENCH_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 BENCH_PASSWORD = "bench-password-1"  # noqa: S105 - a throwaway user in a throwaway database
 LOCATION_PREFIX = "bench-"
 SKU_PREFIX = "BENCH-"

@@ -42,6 +42,7 @@ from rest_framework.views import APIView
 
 from omni.errors import ApplicationError, NotFoundError
 from omni.roles import MANAGERS, STOCK_STAFF, Role, ensure_location, ensure_role, ensure_role_at, user_location_ids
+from omni.token_cache import token_cache
 
 from . import selectors, services
 from .barcodes import validate_gtin
@@ -99,10 +100,15 @@ class RoleTokenAuthentication(TokenAuthentication):
         return cls._sql
 
     def authenticate_credentials(self, key: str) -> tuple[Any, Token]:
-        rows = selectors.fetch_prepared(self._statement(), [key])
-        row = rows[0] if rows else None
+        cache = token_cache()
+        row = cache.get(key)
         if row is None:
-            raise exceptions.AuthenticationFailed("Invalid token.")
+            generation = cache.generation()
+            rows = selectors.fetch_prepared(self._statement(), [key])
+            row = rows[0] if rows else None
+            if row is None:
+                raise exceptions.AuthenticationFailed("Invalid token.")
+            cache.put(key, row, generation)
         user = get_user_model().from_db(connection.alias, self._user_fields, row[1:-1])
         if not user.is_active:
             raise exceptions.AuthenticationFailed("User inactive or deleted.")

@@ -151,6 +151,10 @@ IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 
 # --- Redis, Celery, cache ---------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# API tokens are checked from memory in each web process, cleared everywhere through Redis when
+# a token, user or role changes (omni.token_cache); this bounds changes that bypass signals.
+# 0 turns it off (the test suite's default: its tests of the cache turn it on).
+OMNI_TOKEN_CACHE_SECONDS = float(os.environ.get("OMNI_TOKEN_CACHE_SECONDS", "0" if TESTING else "60"))
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 if not CELERY_BROKER_URL:
     broker_dirs = {name: VAR_DIR / "broker" / name for name in ("out", "processed", "control")}

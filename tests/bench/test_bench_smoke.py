@@ -58,7 +58,9 @@ BENCHES = [
         "--locations 2 --variants 50 --seconds 0.5 --clients 2 --rounds 1",
         expect=(
             r"Stock levels in the bench database: 100",
-            r"Queries per availability lookup \(token auth \+ stock\): \d+",
+            # The token is looked up once, then checked from memory (omni.token_cache on Redis).
+            r"Queries per availability lookup: 2 \(token with user and roles, stock\); 1 once the token is cached",
+            r"Token cache \(omni.token_cache\): on, Redis redis://\S+",
             r"availability:  median \d+ req/s, p50 [\d.]+ ms, p99 [\d.]+ ms",
             r"ratio availability / trivial: [\d.]+ \(target >= 0\.70\) -> (PASS|MISS)",
         ),

@@ -1,0 +1,164 @@
+"""API tokens checked from memory (omni.token_cache), on the real Redis: a change to a token, a
+user or their roles takes effect at once in this process and, through Redis, in every other."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+from rest_framework.authtoken.models import Token
+
+from inventory import services
+from omni import token_cache as module
+from omni.actors import SystemActor
+from omni.roles import Role
+from tests.factories import VariantFactory
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/availability/"
+
+
+def wait_for(condition, seconds=5.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def tokens(settings):
+    """A token cache listening on the test Redis, installed as the process's cache."""
+    settings.OMNI_TOKEN_CACHE_SECONDS = 60
+    tokens = module.TokenCache(redis_url=settings.REDIS_URL, ttl=60)
+    module._cache = tokens
+    tokens.generation()  # starts the listener
+    wait_for(tokens._subscribed.is_set)
+    yield tokens
+    tokens.stop()
+    module._cache = None
+
+
+@pytest.fixture
+def lookup(associate, api_client_for, store):
+    variant = VariantFactory()
+    services.stock_receive(actor=SystemActor("test"), location_id=store.pk, variant_id=variant.pk, quantity=3)
+    client = api_client_for(associate)
+    return lambda: client.get(URL, {"sku": variant.sku})
+
+
+def test_a_known_token_costs_one_query_once_it_is_cached(tokens, lookup, django_assert_num_queries):
+    with django_assert_num_queries(2):  # the token with its user and roles; the stock
+        assert lookup().status_code == 200
+    with django_assert_num_queries(1):  # the stock
+        assert lookup().status_code == 200
+
+
+def test_a_deleted_token_is_refused_at_once(tokens, lookup, associate, django_capture_on_commit_callbacks):
+    assert lookup().status_code == 200
+
+    with django_capture_on_commit_callbacks(execute=True):
+        Token.objects.filter(user=associate).get().delete()
+
+    assert lookup().status_code == 401
+
+
+def test_a_deactivated_user_is_refused_at_once(tokens, lookup, associate, django_capture_on_commit_callbacks):
+    assert lookup().status_code == 200
+
+    with django_capture_on_commit_callbacks(execute=True):
+        associate.is_active = False
+        associate.save()
+
+    assert lookup().status_code == 401
+
+
+def test_a_role_taken_away_is_refused_at_once(tokens, lookup, associate, django_capture_on_commit_callbacks):
+    from django.contrib.auth.models import Group
+
+    assert lookup().status_code == 200
+
+    with django_capture_on_commit_callbacks(execute=True):
+        associate.groups.remove(Group.objects.get(name=Role.ASSOCIATE.value))
+
+    assert lookup().status_code == 403
+
+
+def test_a_change_announced_by_another_process_clears_the_cache(tokens, lookup, settings, django_assert_num_queries):
+    lookup()
+    assert tokens._entries
+
+    # What another web process's change publishes after its commit.
+    redis.Redis.from_url(settings.REDIS_URL).publish(module.CHANNEL, "changed")
+
+    wait_for(lambda: not tokens._entries)
+    with django_assert_num_queries(2):
+        assert lookup().status_code == 200
+
+
+def test_a_change_is_announced_to_other_processes_after_commit_only(
+    tokens, associate, settings, django_capture_on_commit_callbacks
+):
+    listener = redis.Redis.from_url(settings.REDIS_URL).pubsub(ignore_subscribe_messages=True)
+    listener.subscribe(module.CHANNEL)
+    wait_for(lambda: listener.get_message(timeout=0.01) is None and listener.subscribed)
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        associate.save()
+    assert listener.get_message(timeout=0.2) is None  # not committed yet: nothing said
+    for callback in callbacks:
+        callback()
+
+    message = listener.get_message(timeout=2.0)
+    listener.close()
+    assert message is not None and message["data"] == b"changed"
+
+
+def test_nothing_is_cached_while_the_channel_is_not_heard(settings, lookup, django_assert_num_queries):
+    settings.OMNI_TOKEN_CACHE_SECONDS = 60
+    module._cache = module.TokenCache(redis_url="redis://127.0.0.1:1/0", ttl=60)  # nothing listens there
+    try:
+        for _ in range(3):
+            with django_assert_num_queries(2):
+                assert lookup().status_code == 200
+        assert not module._cache._entries
+    finally:
+        module._cache.stop()
+        module._cache = None
+
+
+def test_without_redis_or_with_no_lifetime_nothing_is_cached():
+    assert not module.TokenCache(redis_url="", ttl=60).enabled
+    assert not module.TokenCache(redis_url="redis://127.0.0.1:6379/0", ttl=0).enabled
+
+
+def test_a_lookup_that_overlapped_a_change_is_not_stored(tokens):
+    generation = tokens.generation()
+    tokens.clear()  # a change arrives while the lookup reads the database
+
+    tokens.put("key", ("row",), generation)
+
+    assert tokens.get("key") is None
+    tokens.put("key", ("row",), tokens.generation())
+    assert tokens.get("key") == ("row",)
+
+
+def test_entries_expire(tokens):
+    now = [1000.0]
+    tokens.clock = lambda: now[0]
+    tokens.put("key", ("row",), tokens.generation())
+
+    now[0] += 59
+    assert tokens.get("key") == ("row",)
+    now[0] += 2
+    assert tokens.get("key") is None
+
+
+def test_an_unknown_token_is_refused_and_not_cached(tokens, api_client_for, lookup):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
+
+    assert client.get(URL, {"sku": "X"}).status_code == 401
+    assert "0" * 40 not in tokens._entries
