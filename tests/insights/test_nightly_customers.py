@@ -108,10 +108,11 @@ def test_anonymous_sales_do_not_create_customers(store, shirt):
     assert run.model_note == "No sales to customers yet."
 
 
-def _history(store, variant, *, days: list[int], price="50.00"):
+def _history(store, variant, *, days: list[int], price="50.00", prices: list[str] | None = None):
+    """A customer who bought on those days, at `price` each time or at `prices` in turn."""
     customer = make_customer()
-    for day in days:
-        make_sale(location=store, customer=customer, placed_at=days_ago(day), lines=[(variant, 1, price)])
+    for day, paid in zip(days, prices or [price] * len(days), strict=True):
+        make_sale(location=store, customer=customer, placed_at=days_ago(day), lines=[(variant, 1, paid)])
     return customer
 
 
@@ -144,7 +145,10 @@ def test_predictions_come_from_models_fitted_on_the_retailers_own_customers(stor
     for _ in range(40):
         first = rng.randint(60, 500)
         later = sorted({rng.randint(1, first - 1) for _ in range(rng.choice([0, 0, 1, 2, 4, 7]))}, reverse=True)
-        customers.append(_history(store, shirt, days=[first, *later], price=f"{rng.choice([30, 45, 60, 90, 140])}.00"))
+        # each customer has a typical basket, and no two visits cost exactly the same
+        typical = rng.choice([30, 45, 60, 90, 140])
+        prices = [f"{typical * rng.uniform(0.6, 1.4):.2f}" for _ in range(1 + len(later))]
+        customers.append(_history(store, shirt, days=[first, *later], prices=prices))
 
     run = insight_run_nightly(as_of=AS_OF)
 
