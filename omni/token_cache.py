@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 CHANNEL = "omni:auth"
 MAX_ENTRIES = 10_000
 RETRY_SECONDS = 1.0
+IRRELEVANT_FIELDS = {"last_login"}
 
 
 class TokenCache:
@@ -150,8 +151,10 @@ def token_cache() -> TokenCache:
 # --- Telling every process ------------------------------------------------------------------------
 
 
-def auth_changed(**_: Any) -> None:
+def auth_changed(*, update_fields: Any = None, **_: Any) -> None:
     """Signal receiver: after the change commits, clear this process's cache and tell the others."""
+    if update_fields is not None and set(update_fields) <= IRRELEVANT_FIELDS:
+        return  # a sign-in stamps last_login: nothing a token check reads
     transaction.on_commit(_announce)
 
 

@@ -162,3 +162,12 @@ def test_an_unknown_token_is_refused_and_not_cached(tokens, api_client_for, look
 
     assert client.get(URL, {"sku": "X"}).status_code == 401
     assert "0" * 40 not in tokens._entries
+
+
+def test_signing_in_is_not_an_auth_change(associate, django_capture_on_commit_callbacks):
+    from django.contrib.auth.models import update_last_login
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        update_last_login(None, associate)
+
+    assert callbacks == []
