@@ -53,7 +53,7 @@ class LiveEvent(models.Model):
     Redis pub/sub (or polling on the embedded default) only wakes them up. Old rows are pruned.
     """
 
-    topic = models.CharField(max_length=100, db_index=True)
+    topic = models.CharField(max_length=100)  # read only with created_at (online.push), never alone
     payload = models.JSONField(default=dict)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
