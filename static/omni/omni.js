@@ -29,6 +29,15 @@
   // omni.css styles .htmx-indicator; htmx would otherwise inject an inline <style>.
   htmx.config.includeIndicatorStyles = false;
 
+  // htmx binds content it swaps in only when the swap settles (20 ms later, so that the fade-in can
+  // run): a tap or a scan in between did nothing. Bind it as soon as it is in the page; binding again
+  // at settle is a no-op for an element htmx already knows.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.target instanceof Element && event.target.isConnected) {
+      htmx.process(event.target);
+    }
+  });
+
   var TOAST_MS = { info: 4000, success: 3000, warning: 6000, error: 8000 };
 
   function toast(message, level) {

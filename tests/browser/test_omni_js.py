@@ -55,3 +55,14 @@ def test_a_toast_can_be_dismissed_with_a_finger_sized_button(htmx_page):
 
     assert box["height"] >= 44 and box["width"] >= 44
     assert htmx_page.locator(".toast").count() == 0
+
+
+def test_a_control_that_arrives_by_htmx_works_before_the_swap_settles(htmx_page):
+    # A long settle (htmx binds new content only then) makes the window wide enough to tap into.
+    htmx_page.evaluate("htmx.config.defaultSettleDelay = 3000")
+    htmx_page.click("#load-next")
+    htmx_page.locator("#fresh").wait_for()
+    assert htmx_page.locator("#step.htmx-added").count() == 1  # swapped in, not settled
+    htmx_page.locator("#fresh").click()
+
+    wait_until(htmx_page, "document.querySelector('#step-result').textContent === 'done'", timeout=2.0)

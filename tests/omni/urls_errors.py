@@ -29,6 +29,8 @@ HTMX_PAGE = """{% extends "base.html" %}{% block content %}
 <button class="btn" id="json" hx-get="/api/test/out-of-stock/" hx-target="#result">Reserve by API</button>
 <button class="btn" id="broken" hx-get="/test/broken/" hx-target="#result">Broken</button>
 <div id="result">untouched</div>
+<button class="btn" id="load-next" hx-get="/test/next-step/" hx-target="#step" hx-swap="outerHTML">Next step</button>
+<div id="step"></div>
 <form id="form" hx-post="/test/form/" hx-swap="outerHTML">
   <input name="name"><button class="btn" id="save">Save</button>
 </form>
@@ -48,6 +50,18 @@ def form(request):
     return HttpResponse('<p id="form">Saved.</p>')
 
 
+def next_step(request):
+    """A fragment with a button of its own (a control that arrives by htmx and is tapped at once)."""
+    return HttpResponse(
+        '<div id="step"><button class="btn" id="fresh" hx-get="/test/step-done/" hx-target="#step-result">Go</button>'
+        '<span id="step-result">not yet</span></div>'
+    )
+
+
+def step_done(request):
+    return HttpResponse("done")
+
+
 def crash(request):
     raise RuntimeError("a bug")
 
@@ -60,6 +74,8 @@ urlpatterns = [
     path("test/htmx/", htmx_page),
     path("test/form/", form),
     path("test/broken/", broken),
+    path("test/next-step/", next_step),
+    path("test/step-done/", step_done),
     path("test/crash/", crash),
     path("test/out-of-stock/", out_of_stock),
     path("test/denied/", denied),
