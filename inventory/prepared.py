@@ -18,7 +18,8 @@ from typing import Any
 
 import psycopg
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 
 class _PreparingCursor(psycopg.Cursor[Any]):
@@ -28,12 +29,16 @@ class _PreparingCursor(psycopg.Cursor[Any]):
         return super().execute(query, params, prepare=True, binary=binary)
 
 
-def fetch_prepared(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[tuple[Any, ...]]:
+def fetch_prepared(
+    sql: str, params: Sequence[Any] | Mapping[str, Any], *, db: BaseDatabaseWrapper | None = None
+) -> list[tuple[Any, ...]]:
     """Run `sql` (prepared on PostgreSQL, plainly elsewhere) and return all its rows.
 
     Parameters bound server-side carry no type of their own: cast them in the SQL where the
-    context does not say (`%(when)s::timestamptz`).
+    context does not say (`%(when)s::timestamptz`). `db`: the default connection, when the caller
+    has it at hand (looking it up costs a little on the hottest paths).
     """
+    connection = db if db is not None else connections[DEFAULT_DB_ALIAS]
     if connection.vendor != "postgresql" or not getattr(settings, "OMNI_PREPARED_STATEMENTS", True):
         with connection.cursor() as cursor:
             cursor.execute(sql, params)

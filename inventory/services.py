@@ -47,7 +47,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connection, connections, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -642,13 +642,9 @@ def stock_reserve(
     elif expires_at is None:
         expires_at = timezone.now() + timedelta(minutes=settings.OMNI_RESERVATION_MINUTES)
     key = idempotency_key or _new_key("reserve")
-    existing = Reservation.objects.filter(idempotency_key=key).first() if idempotency_key is not None else None
-    if existing is not None:
-        if (existing.location_id, existing.variant_id, existing.quantity) != (location_id, variant_id, quantity):
-            raise IdempotencyConflictError(key)
-        return existing
     actor_fields = _actor_fields(actor)
     change = LevelChange(location_id, variant_id, {"reserved": quantity}, Guard.AVAILABLE)
+    # A repeated key is caught by its unique index (IntegrityError below): no read before writing.
     try:
         if connection.vendor == "postgresql" and getattr(settings, "OMNI_ONE_STATEMENT_RESERVE", True):
             reservation = _reserve_in_one_call(
@@ -694,6 +690,7 @@ SELECT reservation_id, event_id FROM omni_stock_reserve(
     %(actor_id)s::bigint, %(actor_label)s::text, %(reason)s::text, %(movement_key)s::text,
     %(payload)s::text::jsonb, %(now)s::timestamptz)
 """
+_RESERVATION_FIELDS = [f.attname for f in Reservation._meta.concrete_fields]
 _RESERVE_SHORTAGE_SQLSTATE = "P0002"  # no_data_found, raised by omni_stock_reserve when the guard fails
 
 
@@ -734,18 +731,23 @@ def _reserve_in_one_call(
         "movement_key": f"{key}|{change.location_id}|{change.variant_id}|reserved",
         "payload": json.dumps({"levels": [[change.location_id, change.variant_id]], "reason": "reservation"}),
     }
-    savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+    db = connections[DEFAULT_DB_ALIAS]  # once: each `connection.x` is a lookup through asgiref's Local
+    in_transaction = db.in_atomic_block
     try:
-        with savepoint:
-            ((reservation_id, event_id),) = fetch_prepared(_RESERVE_CALL, params)
+        with transaction.atomic() if in_transaction else contextlib.nullcontext():
+            ((reservation_id, event_id),) = fetch_prepared(_RESERVE_CALL, params, db=db)
     except DatabaseError as error:
         if getattr(error.__cause__, "sqlstate", None) == _RESERVE_SHORTAGE_SQLSTATE:
             return None
         raise
-    fields = [f.attname for f in Reservation._meta.concrete_fields]
     row = {**values, "id": reservation_id}
-    reservation = Reservation.from_db(connection.alias, fields, [row[name] for name in fields])
-    transaction.on_commit(partial(live_wake, event_id))
+    reservation = Reservation.from_db(
+        DEFAULT_DB_ALIAS, _RESERVATION_FIELDS, [row[name] for name in _RESERVATION_FIELDS]
+    )
+    if in_transaction:
+        transaction.on_commit(partial(live_wake, event_id))
+    else:
+        live_wake(event_id)  # committed already (autocommit)
     return reservation
 
 
