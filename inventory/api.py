@@ -69,12 +69,13 @@ _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
 
 class RoleTokenAuthentication(TokenAuthentication):
-    """Token authentication that loads the user and their role groups in one query.
+    """Token authentication that loads the user, their role groups and their locations in one query.
 
-    omni.roles caches a user's roles on the user object; filling that cache here saves the query
-    every role check would otherwise make, so an availability lookup costs two queries in all
-    (this one and its own). The SQL is written once per process: compiling the equivalent ORM
-    query (a join, an aggregate, a group by) took most of the lookup's CPU time.
+    omni.roles caches a user's roles and locations on the user object; filling those caches here
+    saves the queries every role or location check would otherwise make, so an availability lookup
+    costs two queries in all (this one and its own), and one once the token is cached in memory
+    (omni.token_cache). The SQL is written once per process: compiling the equivalent ORM query
+    (joins, aggregates, a group by) took most of the lookup's CPU time.
     """
 
     _sql: str | None = None
@@ -85,15 +86,22 @@ class RoleTokenAuthentication(TokenAuthentication):
         if cls._sql is None:
             user_model = get_user_model()
             fields = list(user_model._meta.concrete_fields)
-            groups = user_model._meta.get_field("groups")
-            through = groups.remote_field.through._meta  # type: ignore[union-attr]
-            aggregate = "string_agg(g.name, ',')" if connection.vendor == "postgresql" else "group_concat(g.name, ',')"
+            groups: Any = user_model._meta.get_field("groups")
+            places: Any = user_model._meta.get_field("extra_locations")
+            through = groups.remote_field.through._meta
+            places_through = places.remote_field.through._meta
+            location = places.m2m_reverse_name()
+            if connection.vendor == "postgresql":
+                names, ids = "string_agg(g.name, ',')", f"string_agg(ul.{location}::text, ',')"
+            else:
+                names, ids = "group_concat(g.name, ',')", f"group_concat(ul.{location}, ',')"
             columns = ", ".join(f'u."{field.column}"' for field in fields)
             cls._user_fields = [field.attname for field in fields]
             cls._sql = (
                 f'SELECT t."created", {columns}, '  # noqa: S608 - model metadata only; the key is a parameter
-                f"(SELECT {aggregate} FROM {through.db_table} ug JOIN {Group._meta.db_table} g ON g.id = ug.group_id "
-                f"WHERE ug.{groups.m2m_column_name()} = u.id) "
+                f"(SELECT {names} FROM {through.db_table} ug JOIN {Group._meta.db_table} g ON g.id = ug.group_id "
+                f"WHERE ug.{groups.m2m_column_name()} = u.id), "
+                f"(SELECT {ids} FROM {places_through.db_table} ul WHERE ul.{places.m2m_column_name()} = u.id) "
                 f"FROM {Token._meta.db_table} t JOIN {user_model._meta.db_table} u ON u.id = t.user_id "
                 "WHERE t.key = %s"
             )
@@ -109,14 +117,19 @@ class RoleTokenAuthentication(TokenAuthentication):
             if row is None:
                 raise exceptions.AuthenticationFailed("Invalid token.")
             cache.put(key, row, generation)
-        user = get_user_model().from_db(connection.alias, self._user_fields, row[1:-1])
+        *user_values, group_names, location_ids = row[1:]
+        user: Any = get_user_model().from_db(connection.alias, self._user_fields, user_values)
         if not user.is_active:
             raise exceptions.AuthenticationFailed("User inactive or deleted.")
         token = Token.from_db(connection.alias, ["key", "user_id", "created"], [key, user.pk, row[0]])
         token.user = user
-        names = set(filter(None, (row[-1] or "").split(",")))
+        names = set(filter(None, (group_names or "").split(",")))
         roles = frozenset(role for role in Role if role.value in names)
-        user._omni_roles = (roles | {Role.ADMIN}) if user.is_superuser else roles  # type: ignore[attr-defined]
+        user._omni_roles = (roles | {Role.ADMIN}) if user.is_superuser else roles
+        locations = {int(pk) for pk in str(location_ids or "").split(",") if pk}
+        if user.home_location_id:
+            locations.add(user.home_location_id)
+        user._omni_location_ids = frozenset(locations)
         return user, token
 
 

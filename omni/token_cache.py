@@ -5,7 +5,8 @@ it up (the token, its user, the user's roles) was a database round trip per requ
 the availability lookup itself. Each web process therefore keeps what that lookup returned, per
 token, and drops all of it when anything it depends on changes:
 
-- a change to a token, a user, a group, or who is in a group (Django signals) publishes on the
+- a change to a token, a user (their home location too), a group, who is in a group, or a user's
+  other locations (Django signals) publishes on the
   Redis channel `omni:auth` after its transaction commits, and clears this process's cache at once;
 - every web process listens on that channel in a background thread and clears its cache on each
   message; while it is not subscribed (starting, Redis down, reconnecting) nothing is served from
@@ -187,5 +188,6 @@ def connect_signals() -> None:
     for model in (Token, TokenProxy, user_model, Group):  # TokenProxy: the admin's tokens page
         post_save.connect(auth_changed, sender=model, dispatch_uid=f"omni.token_cache.save.{model.__name__}")
         post_delete.connect(auth_changed, sender=model, dispatch_uid=f"omni.token_cache.delete.{model.__name__}")
-    through = user_model._meta.get_field("groups").remote_field.through
-    m2m_changed.connect(auth_changed, sender=through, dispatch_uid="omni.token_cache.groups")
+    for name in ("groups", "extra_locations"):  # roles, and the locations a user may act for
+        through = user_model._meta.get_field(name).remote_field.through  # type: ignore[union-attr]
+        m2m_changed.connect(auth_changed, sender=through, dispatch_uid=f"omni.token_cache.{name}")

@@ -15,13 +15,10 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import CharField, Prefetch, StringAgg, Value
-from django.db.models.functions import Cast
-from drf_spectacular.drainage import set_override
+from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
-from rest_framework import exceptions, serializers, status
+from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.authtoken.models import Token
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -50,44 +47,10 @@ _KEY = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
 MAX_API_LINES = 100
 
 
-class OrdersTokenAuthentication(RoleTokenAuthentication):
-    """Token authentication that also loads the user's roles and locations in its one query.
-
-    Every orders endpoint checks both (omni.roles caches them on the user), so this saves the
-    location query on the hot path (placing an order).
-    """
-
-    def authenticate_credentials(self, key: str) -> tuple[Any, Token]:
-        token = (
-            Token.objects.select_related("user")
-            .annotate(
-                group_names=StringAgg("user__groups__name", Value(","), distinct=True),
-                location_ids=StringAgg(Cast("user__extra_locations__id", CharField()), Value(","), distinct=True),
-            )
-            .filter(key=key)
-            .first()
-        )
-        if token is None:
-            raise exceptions.AuthenticationFailed("Invalid token.")
-        user = token.user
-        if not user.is_active:
-            raise exceptions.AuthenticationFailed("User inactive or deleted.")
-        names = set(filter(None, (token.group_names or "").split(",")))
-        roles = frozenset(role for role in Role if role.value in names)
-        user._omni_roles = roles | {Role.ADMIN} if user.is_superuser else roles
-        locations = {int(pk) for pk in (token.location_ids or "").split(",") if pk}
-        if user.home_location_id:
-            locations.add(user.home_location_id)
-        user._omni_location_ids = frozenset(locations)
-        return user, token
-
-
-# The same "tokenAuth" scheme as the other token classes (an Authorization: Token header).
-set_override(OrdersTokenAuthentication, "suppress_collision_warning", True)
-
-
 class OrdersApi(APIView):
-    authentication_classes = [OrdersTokenAuthentication, SessionAuthentication]
+    # The token's user with their roles and locations in one query (none once cached): every
+    # orders endpoint checks both.
+    authentication_classes = [RoleTokenAuthentication, SessionAuthentication]
     parser_classes = [JSONParser]
 
 

@@ -171,3 +171,21 @@ def test_signing_in_is_not_an_auth_change(associate, django_capture_on_commit_ca
         update_last_login(None, associate)
 
     assert callbacks == []
+
+
+def test_a_location_taken_away_is_refused_there_at_once(
+    tokens, associate, other_store, api_client_for, django_capture_on_commit_callbacks
+):
+    VariantFactory(sku="TEE-LOC")
+    associate.extra_locations.add(other_store)
+    client = api_client_for(associate)
+
+    def receive():
+        body = {"location": other_store.code, "sku": "TEE-LOC", "quantity": 1}
+        return client.post("/api/v1/stock/receipts/", body, format="json")
+
+    assert receive().status_code == 201  # cached now, with the location
+    with django_capture_on_commit_callbacks(execute=True):
+        associate.extra_locations.remove(other_store)
+
+    assert receive().status_code == 403
