@@ -30,6 +30,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import (
+    BENCH_REDIS_URL,
     LOCATION_PREFIX,
     LoadResult,
     bench_setup,
@@ -236,7 +237,8 @@ def main() -> None:
         return order_body(rng, store_id, customer_id, here, there)
 
     trivial_runs, order_runs, all_statuses = [], [], {}
-    with uvicorn_server(workers=args.workers) as base:
+    # With Redis, as in production: API tokens checked from memory, live wake-ups published.
+    with uvicorn_server(workers=args.workers, extra_env={"REDIS_URL": BENCH_REDIS_URL}) as base:
         http_load(name="warm", base=base, path_for=lambda rng: "/bench/trivial/", clients=2, seconds=1)
         order_load(base=base, token=token, body_for=body_for, clients=2, seconds=2, run="warm")
         for round_ in range(args.rounds):
