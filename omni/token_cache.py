@@ -1,13 +1,13 @@
 """API tokens checked from memory, revoked in every process as soon as a change commits.
 
 An API client (the online store, a warehouse scanner) sends its token with every request; looking
-it up (the token, its user, the user's roles) was a database round trip per request, as costly as
+it up (the token, its user, the user's roles and locations) was a database round trip per request, as costly as
 the availability lookup itself. Each web process therefore keeps what that lookup returned, per
 token, and drops all of it when anything it depends on changes:
 
 - a change to a token, a user (their home location too), a group, who is in a group, or a user's
-  other locations (Django signals) publishes on the
-  Redis channel `omni:auth` after its transaction commits, and clears this process's cache at once;
+  other locations (Django signals) publishes on the Redis channel `omni:auth` after its
+  transaction commits, and clears this process's cache at once;
 - every web process listens on that channel in a background thread and clears its cache on each
   message; while it is not subscribed (starting, Redis down, reconnecting) nothing is served from
   memory, so a missed message can never leave a revoked token working;
