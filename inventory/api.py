@@ -237,6 +237,14 @@ class OperationOutput(serializers.Serializer):
     movements = MovementOutput(many=True)
 
 
+# What a single-level stock operation answers (receipts, adjustments).
+OPERATION_RESPONSES = {
+    201: OperationOutput,
+    200: OpenApiResponse(OperationOutput, description="A repeat of an earlier request (same key)."),
+    **_errors(400, 403, 404, 409),
+}
+
+
 def _operation_response(operation: services.StockOperation, location: Location, variant: Variant) -> Response:
     body = {
         "operation_key": operation.key,
@@ -511,11 +519,7 @@ class StockReceiptApi(InventoryApi):
         summary="Receive stock",
         parameters=[IDEMPOTENCY_HEADER],
         request=InputSerializer,
-        responses={
-            201: OperationOutput,
-            200: OpenApiResponse(OperationOutput, description="A repeat of an earlier request (same key)."),
-            **_errors(400, 403, 404, 409),
-        },
+        responses=OPERATION_RESPONSES,
         tags=["inventory"],
     )
     def post(self, request: Request) -> Response:
@@ -559,11 +563,7 @@ class StockAdjustmentApi(InventoryApi):
         summary="Adjust on hand (managers)",
         parameters=[IDEMPOTENCY_HEADER],
         request=InputSerializer,
-        responses={
-            201: OperationOutput,
-            200: OpenApiResponse(OperationOutput, description="A repeat of an earlier request (same key)."),
-            **_errors(400, 403, 404, 409),
-        },
+        responses=OPERATION_RESPONSES,
         tags=["inventory"],
     )
     def post(self, request: Request) -> Response:
