@@ -18,7 +18,8 @@ level, plus a guard saying what must still hold afterwards. `_apply` runs it:
 On PostgreSQL a reservation (the hottest write: every cart line) runs steps 2-4 as one call of a
 database function that writes the hold, its movement and the live event first and runs the
 guarded UPDATE last, so the level's row lock lasts that UPDATE and the commit, not the inserts or
-round trips to a separate COMMIT (_reserve_in_one_call, migration inventory 0007).
+round trips to a separate COMMIT (_reserve_in_one_call, migration inventory 0007). Instead of
+step 1, a repeated key is caught by the hold's unique index and the first hold is returned.
 
 Concurrent duplicates (a double tap) both pass step 1; the second then blocks on the unique
 idempotency key until the first commits, gets IntegrityError, and returns the first's result.
