@@ -280,33 +280,46 @@ def transfer_pick(request: HtmxHttpRequest, transfer_id: int) -> HttpResponse:
     return _pick_panel(request, transfer.pk)
 
 
+def _refused(error: ApplicationError) -> int:
+    """The status of a refused scan or action: 409 when the transfer's state forbids it, else 400."""
+    return 409 if error.status_code == 409 else 400
+
+
+def _scan(request: HtmxHttpRequest, transfer_id: int, *, side: str, scan: Any, panel: Any) -> HttpResponse:
+    """One unit scanned at `side` (picking at the origin, receiving at the destination)."""
+    transfer = _transfer_or_404(transfer_id)
+    _ensure_at(request, transfer, side)
+    try:
+        result = scan(actor=request.user, transfer_id=transfer.pk, code=request.POST.get("code", ""), quantity=1)
+    except ApplicationError as error:
+        return panel(request, transfer.pk, error=error.message, status=_refused(error))
+    return panel(request, transfer.pk, message=result.message)
+
+
+def _set_quantity(request: HtmxHttpRequest, transfer_id: int, *, side: str, record: Any, panel: Any) -> HttpResponse:
+    """A line's quantity typed instead of scanned (picked at the origin, counted at the destination)."""
+    transfer = _transfer_or_404(transfer_id)
+    _ensure_at(request, transfer, side)
+    line_id, quantity = _int(request.POST.get("line")), _int(request.POST.get("quantity"))
+    try:
+        if line_id is None or quantity is None:
+            raise ApplicationError("invalid", "Choose a line and a whole number.")
+        record(actor=request.user, transfer_id=transfer.pk, line_id=line_id, quantity=quantity)
+    except ApplicationError as error:
+        return panel(request, transfer.pk, error=error.message, status=400)
+    return panel(request, transfer.pk)
+
+
 @require_POST
 @role_required(*STOCK_STAFF)
 def transfer_pick_scan(request: HtmxHttpRequest, transfer_id: int) -> HttpResponse:
-    transfer = _transfer_or_404(transfer_id)
-    _ensure_at(request, transfer, "origin")
-    try:
-        result = services.transfer_pick_scan(
-            actor=request.user, transfer_id=transfer.pk, code=request.POST.get("code", ""), quantity=1
-        )
-    except ApplicationError as error:
-        return _pick_panel(request, transfer.pk, error=error.message, status=409 if error.status_code == 409 else 400)
-    return _pick_panel(request, transfer.pk, message=result.message)
+    return _scan(request, transfer_id, side="origin", scan=services.transfer_pick_scan, panel=_pick_panel)
 
 
 @require_POST
 @role_required(*STOCK_STAFF)
 def transfer_pick_set(request: HtmxHttpRequest, transfer_id: int) -> HttpResponse:
-    transfer = _transfer_or_404(transfer_id)
-    _ensure_at(request, transfer, "origin")
-    line_id, quantity = _int(request.POST.get("line")), _int(request.POST.get("quantity"))
-    try:
-        if line_id is None or quantity is None:
-            raise ApplicationError("invalid", "Choose a line and a whole number.")
-        services.transfer_set_picked(actor=request.user, transfer_id=transfer.pk, line_id=line_id, quantity=quantity)
-    except ApplicationError as error:
-        return _pick_panel(request, transfer.pk, error=error.message, status=400)
-    return _pick_panel(request, transfer.pk)
+    return _set_quantity(request, transfer_id, side="origin", record=services.transfer_set_picked, panel=_pick_panel)
 
 
 @require_POST
@@ -321,7 +334,7 @@ def transfer_dispatch(request: HtmxHttpRequest, transfer_id: int) -> HttpRespons
             raise ApplicationError("nothing_picked", "Scan the items first: nothing is picked yet.")
         services.transfer_dispatch(actor=request.user, transfer_id=transfer.pk, quantities=picked)
     except ApplicationError as error:
-        return _pick_panel(request, transfer.pk, error=error.message, status=409 if error.status_code == 409 else 400)
+        return _pick_panel(request, transfer.pk, error=error.message, status=_refused(error))
     return _done(request, transfer, f"{transfer.code} dispatched to {transfer.destination.name}.")
 
 
@@ -351,32 +364,15 @@ def transfer_receive(request: HtmxHttpRequest, transfer_id: int) -> HttpResponse
 @require_POST
 @role_required(*STOCK_STAFF)
 def transfer_receive_scan(request: HtmxHttpRequest, transfer_id: int) -> HttpResponse:
-    transfer = _transfer_or_404(transfer_id)
-    _ensure_at(request, transfer, "destination")
-    try:
-        result = services.transfer_receive_scan(
-            actor=request.user, transfer_id=transfer.pk, code=request.POST.get("code", ""), quantity=1
-        )
-    except ApplicationError as error:
-        return _receive_panel(
-            request, transfer.pk, error=error.message, status=409 if error.status_code == 409 else 400
-        )
-    return _receive_panel(request, transfer.pk, message=result.message)
+    return _scan(request, transfer_id, side="destination", scan=services.transfer_receive_scan, panel=_receive_panel)
 
 
 @require_POST
 @role_required(*STOCK_STAFF)
 def transfer_receive_set(request: HtmxHttpRequest, transfer_id: int) -> HttpResponse:
-    transfer = _transfer_or_404(transfer_id)
-    _ensure_at(request, transfer, "destination")
-    line_id, quantity = _int(request.POST.get("line")), _int(request.POST.get("quantity"))
-    try:
-        if line_id is None or quantity is None:
-            raise ApplicationError("invalid", "Choose a line and a whole number.")
-        services.transfer_set_counted(actor=request.user, transfer_id=transfer.pk, line_id=line_id, quantity=quantity)
-    except ApplicationError as error:
-        return _receive_panel(request, transfer.pk, error=error.message, status=400)
-    return _receive_panel(request, transfer.pk)
+    return _set_quantity(
+        request, transfer_id, side="destination", record=services.transfer_set_counted, panel=_receive_panel
+    )
 
 
 @require_POST
@@ -388,9 +384,7 @@ def transfer_receive_finish(request: HtmxHttpRequest, transfer_id: int) -> HttpR
     try:
         result = services.transfer_receive(actor=request.user, transfer_id=transfer.pk)
     except ApplicationError as error:
-        return _receive_panel(
-            request, transfer.pk, error=error.message, status=409 if error.status_code == 409 else 400
-        )
+        return _receive_panel(request, transfer.pk, error=error.message, status=_refused(error))
     message = (
         f"{transfer.code} received with differences: a manager has been told."
         if result.has_discrepancy
