@@ -155,6 +155,9 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 # a token, user or role changes (omni.token_cache); this bounds changes that bypass signals.
 # 0 turns it off (the test suite's default: its tests of the cache turn it on).
 OMNI_TOKEN_CACHE_SECONDS = float(os.environ.get("OMNI_TOKEN_CACHE_SECONDS", "0" if TESTING else "60"))
+# Redis pub/sub channels are shared by every database of a Redis server: give each deployment
+# that shares one its own channel.
+OMNI_AUTH_CHANNEL = os.environ.get("OMNI_AUTH_CHANNEL", "omni:auth")
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 if not CELERY_BROKER_URL:
     broker_dirs = {name: VAR_DIR / "broker" / name for name in ("out", "processed", "control")}

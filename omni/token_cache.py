@@ -6,8 +6,8 @@ the availability lookup itself. Each web process therefore keeps what that looku
 token, and drops all of it when anything it depends on changes:
 
 - a change to a token, a user (their home location too), a group, who is in a group, or a user's
-  other locations (Django signals) publishes on the Redis channel `omni:auth` after its
-  transaction commits, and clears this process's cache at once;
+  other locations (Django signals) publishes on the Redis channel OMNI_AUTH_CHANNEL (`omni:auth`)
+  after its transaction commits, and clears this process's cache at once;
 - every web process listens on that channel in a background thread and clears its cache on each
   message; while it is not subscribed (starting, Redis down, reconnecting) nothing is served from
   memory, so a missed message can never leave a revoked token working;
@@ -34,7 +34,6 @@ from django.conf import settings
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
-CHANNEL = "omni:auth"
 MAX_ENTRIES = 10_000
 RETRY_SECONDS = 1.0
 IRRELEVANT_FIELDS = {"last_login"}
@@ -43,9 +42,12 @@ IRRELEVANT_FIELDS = {"last_login"}
 class TokenCache:
     """Token key -> what its lookup returned, valid while this process hears every change."""
 
-    def __init__(self, *, redis_url: str, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, *, redis_url: str, ttl: float, channel: str = "omni:auth", clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.redis_url = redis_url
         self.ttl = ttl
+        self.channel = channel
         self.clock = clock
         self._entries: dict[str, tuple[float, Any]] = {}
         self._lock = threading.Lock()
@@ -116,7 +118,7 @@ class TokenCache:
             client = redis.Redis.from_url(self.redis_url, socket_connect_timeout=2, health_check_interval=10)
             pubsub = client.pubsub(ignore_subscribe_messages=False)
             try:
-                pubsub.subscribe(CHANNEL)
+                pubsub.subscribe(self.channel)
                 while not self._stopped.is_set():
                     message = pubsub.get_message(timeout=0.25)
                     if message is None:
@@ -125,7 +127,7 @@ class TokenCache:
                     if message["type"] == "subscribe":
                         self._subscribed.set()
             except (redis.RedisError, OSError):
-                logger.warning("token cache: lost the %s channel; serving tokens from the database", CHANNEL)
+                logger.warning("token cache: lost the %s channel; serving tokens from the database", self.channel)
             finally:
                 self._subscribed.clear()
                 self.clear()
@@ -145,7 +147,9 @@ _cache: TokenCache | None = None
 def token_cache() -> TokenCache:
     global _cache
     if _cache is None:
-        _cache = TokenCache(redis_url=settings.REDIS_URL, ttl=settings.OMNI_TOKEN_CACHE_SECONDS)
+        _cache = TokenCache(
+            redis_url=settings.REDIS_URL, ttl=settings.OMNI_TOKEN_CACHE_SECONDS, channel=settings.OMNI_AUTH_CHANNEL
+        )
     return _cache
 
 
@@ -168,7 +172,7 @@ def _announce() -> None:
 
     try:
         with redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2) as client:
-            client.publish(CHANNEL, "changed")
+            client.publish(settings.OMNI_AUTH_CHANNEL, "changed")
     except Exception:
         logger.warning(
             "token cache: could not announce an auth change; other processes may accept the old "

@@ -4,6 +4,7 @@ user or their roles takes effect at once in this process and, through Redis, in 
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 import redis
@@ -28,9 +29,13 @@ def wait_for(condition, seconds=5.0):
 
 @pytest.fixture
 def tokens(settings):
-    """A token cache listening on the test Redis, installed as the process's cache."""
+    """A token cache listening on the test Redis, installed as the process's cache.
+
+    On a channel of its own: other tests (other xdist workers) announce their changes too.
+    """
     settings.OMNI_TOKEN_CACHE_SECONDS = 60
-    tokens = module.TokenCache(redis_url=settings.REDIS_URL, ttl=60)
+    settings.OMNI_AUTH_CHANNEL = f"omni:auth:test:{uuid.uuid4().hex}"
+    tokens = module.TokenCache(redis_url=settings.REDIS_URL, ttl=60, channel=settings.OMNI_AUTH_CHANNEL)
     module._cache = tokens
     tokens.generation()  # starts the listener
     wait_for(tokens._subscribed.is_set)
@@ -89,7 +94,7 @@ def test_a_change_announced_by_another_process_clears_the_cache(tokens, lookup, 
     assert tokens._entries
 
     # What another web process's change publishes after its commit.
-    redis.Redis.from_url(settings.REDIS_URL).publish(module.CHANNEL, "changed")
+    redis.Redis.from_url(settings.REDIS_URL).publish(settings.OMNI_AUTH_CHANNEL, "changed")
 
     wait_for(lambda: not tokens._entries)
     with django_assert_num_queries(2):
@@ -99,9 +104,9 @@ def test_a_change_announced_by_another_process_clears_the_cache(tokens, lookup, 
 def test_a_change_is_announced_to_other_processes_after_commit_only(
     tokens, associate, settings, django_capture_on_commit_callbacks
 ):
-    listener = redis.Redis.from_url(settings.REDIS_URL).pubsub(ignore_subscribe_messages=True)
-    listener.subscribe(module.CHANNEL)
-    wait_for(lambda: listener.get_message(timeout=0.01) is None and listener.subscribed)
+    listener = redis.Redis.from_url(settings.REDIS_URL).pubsub()
+    listener.subscribe(settings.OMNI_AUTH_CHANNEL)
+    assert listener.get_message(timeout=2.0)["type"] == "subscribe"  # subscribed before anything is said
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         associate.save()
