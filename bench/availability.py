@@ -24,13 +24,14 @@ def queries_per_lookup(token: str, sku: str, *, redis_url: str) -> tuple[int, in
     """Queries of a lookup with the token unknown to the process, then with it cached."""
     import time
 
+    from django.conf import settings
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
     from omni import token_cache
 
-    cache = token_cache.TokenCache(redis_url=redis_url, ttl=60)
+    cache = token_cache.TokenCache(redis_url=redis_url, ttl=60, channel=settings.OMNI_AUTH_CHANNEL)
     token_cache._cache = cache
     client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Token {token}")
     counts = []

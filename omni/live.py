@@ -30,7 +30,8 @@ def live_publish(*, topic: str, payload: dict[str, Any]) -> LiveEvent:
     return event
 
 
-def _redis_client() -> Any:
+def redis_client() -> Any:
+    """This thread's Redis client (REDIS_URL) with short timeouts, for publishing (wake-ups, auth changes)."""
     client = getattr(_local, "client", None)
     if client is None:
         import redis
@@ -44,6 +45,6 @@ def _wake(event_id: int) -> None:
     if not settings.REDIS_URL:
         return  # the embedded default polls
     try:
-        _redis_client().publish(WAKE_CHANNEL, str(event_id))
+        redis_client().publish(WAKE_CHANNEL, str(event_id))
     except Exception:
         logger.warning("live wake-up failed for event %s", event_id, exc_info=True)

@@ -152,7 +152,8 @@ IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 # --- Redis, Celery, cache ---------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 # API tokens are checked from memory in each web process, cleared everywhere through Redis when
-# a token, user or role changes (omni.token_cache); this bounds changes that bypass signals.
+# a token, user, role or user's location changes (omni.token_cache); this bounds changes that
+# bypass signals.
 # 0 turns it off (the test suite's default: its tests of the cache turn it on).
 OMNI_TOKEN_CACHE_SECONDS = float(os.environ.get("OMNI_TOKEN_CACHE_SECONDS", "0" if TESTING else "60"))
 # Redis pub/sub channels are shared by every database of a Redis server: give each deployment

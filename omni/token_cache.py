@@ -1,9 +1,9 @@
 """API tokens checked from memory, revoked in every process as soon as a change commits.
 
 An API client (the online store, a warehouse scanner) sends its token with every request; looking
-it up (the token, its user, the user's roles and locations) was a database round trip per request, as costly as
-the availability lookup itself. Each web process therefore keeps what that lookup returned, per
-token, and drops all of it when anything it depends on changes:
+it up (the token, its user, the user's roles and locations) was a database round trip on every
+request. Each web process therefore keeps what that lookup returned, per token, and drops all of
+it when anything it depends on changes:
 
 - a change to a token, a user (their home location too), a group, who is in a group, or a user's
   other locations (Django signals) publishes on the Redis channel OMNI_AUTH_CHANNEL (`omni:auth`)
@@ -43,7 +43,7 @@ class TokenCache:
     """Token key -> what its lookup returned, valid while this process hears every change."""
 
     def __init__(
-        self, *, redis_url: str, ttl: float, channel: str = "omni:auth", clock: Callable[[], float] = time.monotonic
+        self, *, redis_url: str, ttl: float, channel: str, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.redis_url = redis_url
         self.ttl = ttl
@@ -168,11 +168,10 @@ def _announce() -> None:
         _cache.clear()
     if not settings.REDIS_URL:
         return
-    import redis
+    from omni.live import redis_client
 
     try:
-        with redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2) as client:
-            client.publish(settings.OMNI_AUTH_CHANNEL, "changed")
+        redis_client().publish(settings.OMNI_AUTH_CHANNEL, "changed")
     except Exception:
         logger.warning(
             "token cache: could not announce an auth change; other processes may accept the old "

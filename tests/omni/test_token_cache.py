@@ -121,7 +121,9 @@ def test_a_change_is_announced_to_other_processes_after_commit_only(
 
 def test_nothing_is_cached_while_the_channel_is_not_heard(settings, lookup, django_assert_num_queries):
     settings.OMNI_TOKEN_CACHE_SECONDS = 60
-    module._cache = module.TokenCache(redis_url="redis://127.0.0.1:1/0", ttl=60)  # nothing listens there
+    module._cache = module.TokenCache(
+        redis_url="redis://127.0.0.1:1/0", ttl=60, channel="omni:auth:unheard"
+    )  # nothing listens there
     try:
         for _ in range(3):
             with django_assert_num_queries(2):
@@ -133,8 +135,8 @@ def test_nothing_is_cached_while_the_channel_is_not_heard(settings, lookup, djan
 
 
 def test_without_redis_or_with_no_lifetime_nothing_is_cached():
-    assert not module.TokenCache(redis_url="", ttl=60).enabled
-    assert not module.TokenCache(redis_url="redis://127.0.0.1:6379/0", ttl=0).enabled
+    assert not module.TokenCache(redis_url="", ttl=60, channel="omni:auth").enabled
+    assert not module.TokenCache(redis_url="redis://127.0.0.1:6379/0", ttl=0, channel="omni:auth").enabled
 
 
 def test_a_lookup_that_overlapped_a_change_is_not_stored(tokens):
