@@ -2,7 +2,9 @@
  *
  * - "Rest" buttons fill a tender's amount with what is left to pay (total minus the other tenders).
  * - Shows what is left to pay and the change due for cash as the associate types.
- * - After every swap of the cart, the scan field gets the focus back (a hand scanner types into it).
+ * - After every swap of the cart, the scan field gets the focus back (a hand scanner types into it),
+ *   and is emptied if it still holds what it held when the request left. Whatever was typed or
+ *   scanned while the request was in flight, or before the swap settled, is kept.
  * No inline scripts (CSP): everything hangs off data- attributes.
  */
 (function () {
@@ -72,16 +74,33 @@
     }
   });
 
-  document.addEventListener("htmx:afterSettle", function (event) {
+  function isCart(event) {
     var target = event.detail && event.detail.target;
-    if (target && target.id === "sale-lines") {
+    return Boolean(target && target.id === "sale-lines");
+  }
+
+  // What the scan field held when the last request for the cart left. htmx fires afterSettle once
+  // per swapped element (the cart, and the out-of-band checkout and results), so it is not reset.
+  var sentValue = null;
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var scan = document.getElementById("sell-code");
+    if (scan && isCart(event)) {
+      sentValue = scan.value;
+    }
+  });
+
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (isCart(event)) {
       var scan = document.getElementById("sell-code");
       var form = document.querySelector("[data-sell-pay]");
       refresh(form);
       var active = document.activeElement;
       var typing = active && active.closest && active.closest(".sell-side, .sell-discount, .sell-address");
       if (scan && !typing) {
-        scan.value = "";
+        if (scan.value === sentValue) {
+          scan.value = "";
+        }
         scan.focus();
       }
     }

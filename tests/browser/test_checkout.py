@@ -169,3 +169,27 @@ def test_sell_ship_collect_fulfil_and_return(
     order.refresh_from_db()
     assert order.refunded_total == Decimal("20.00")
     assert page.evaluate("document.documentElement.scrollWidth") <= 1024
+
+
+def test_what_is_typed_while_the_cart_updates_is_kept(page, login, live_url, shop, associate):
+    """The scan field is emptied after an item goes in, unless the associate has typed since.
+
+    A long settle makes the window between the cart's swap and its settle wide enough to type in.
+    """
+    coat, scarf = shop["coat"], shop["scarf"]
+    login(page, "associate")
+    page.goto(f"{live_url}/sell/")
+    page.evaluate("htmx.config.defaultSettleDelay = 1500")
+
+    add_by_search(page, "Wool", "ship", coat.sku)  # returns once the line is swapped in
+    assert page.locator("#sale-lines.htmx-settling").count() == 1  # not settled yet
+    page.get_by_test_id("scan-input").fill("Silk")
+    page.locator("#sale-lines:not(.htmx-settling)").wait_for()
+
+    expect(page.get_by_test_id("scan-input")).to_have_value("Silk")
+    expect(page.get_by_test_id(f"add-collect-{scarf.sku}")).to_be_visible()
+
+    # Nothing typed meanwhile: the field is emptied for the next scan, and keeps the focus.
+    page.get_by_test_id(f"add-collect-{scarf.sku}").click()
+    expect(page.get_by_test_id("scan-input")).to_have_value("", timeout=5000)
+    expect(page.get_by_test_id("scan-input")).to_be_focused()
