@@ -5,7 +5,7 @@ from django.urls import path
 from . import api
 
 urlpatterns = [
-    path("availability/", api.AvailabilityApi.as_view(), name="inventory-availability"),
+    path("availability/", api.availability_view, name="inventory-availability"),
     path("locations/", api.LocationListApi.as_view(), name="inventory-locations"),
     path("locations/<slug:code>/stock/", api.LocationStockApi.as_view(), name="inventory-location-stock"),
     path("stock/receipts/", api.StockReceiptApi.as_view(), name="inventory-receipts"),

@@ -196,3 +196,58 @@ def test_a_location_taken_away_is_refused_there_at_once(
         associate.extra_locations.remove(other_store)
 
     assert receive().status_code == 403
+
+
+# --- The availability lookup's direct route (inventory.api.availability_view) ---------------------
+
+
+def test_a_cached_lookup_answers_what_the_full_api_answers(tokens, lookup, settings):
+    first = lookup()  # DRF's path: authenticates and caches the token
+    assert tokens._entries
+
+    second = lookup()  # the direct route
+
+    assert second.status_code == first.status_code == 200
+    assert second.content == first.content
+    for header in ("Content-Type", "Allow", "Vary"):
+        assert second[header] == first[header]
+
+
+def test_a_cached_token_without_a_stock_role_is_refused(tokens, api_client_for, store):
+    from tests.factories import UserFactory
+
+    outsider = UserFactory(home_location=store)  # no role at all
+    variant = VariantFactory()
+    client = api_client_for(outsider)
+
+    for _ in range(2):  # uncached, then cached
+        response = client.get(URL, {"sku": variant.sku})
+        assert response.status_code == 403
+        assert response.json()["code"] == "forbidden_role"
+    assert tokens._entries
+
+
+def test_an_inactive_user_stays_refused_while_their_row_is_cached(tokens, associate, api_client_for, store):
+    associate.is_active = False
+    associate.save()
+    client = api_client_for(associate)
+    variant = VariantFactory()
+
+    assert client.get(URL, {"sku": variant.sku}).status_code == 401
+    assert tokens._entries  # the lookup was stored before the user was found inactive
+    assert client.get(URL, {"sku": variant.sku}).status_code == 401
+
+
+def test_what_the_direct_route_does_not_serve_is_answered_by_the_api(
+    tokens, lookup, associate, api_client_for, django_assert_num_queries
+):
+    lookup()
+    client = api_client_for(associate)
+
+    with django_assert_num_queries(2):  # the direct route's lookup, then the API's, which answers the 404
+        unknown = client.get(URL, {"sku": "NOPE-404"})
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "unknown_variant")
+    assert client.get(URL, {"sku": ""}).status_code == 400
+    assert client.get(URL, {"sku": "X", "barcode": "4006381333931"}).status_code == 400
+    assert client.get(URL, {"barcode": "123"}).json()["code"] == "invalid_barcode"
+    assert client.head(URL, {"sku": "X"}).status_code == 404
