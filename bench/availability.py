@@ -17,7 +17,16 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import BENCH_REDIS_URL, bench_setup, bench_user_token, ensure_stock, http_load, median, uvicorn_server
+from bench.common import (
+    BENCH_REDIS_URL,
+    CpuSnapshot,
+    bench_setup,
+    bench_user_token,
+    ensure_stock,
+    http_load,
+    median,
+    uvicorn_server,
+)
 
 
 def queries_per_lookup(token: str, sku: str, *, redis_url: str) -> tuple[int, int]:
@@ -102,6 +111,7 @@ def main() -> None:
             seconds=1,
         )
         for _ in range(args.rounds):
+            before = CpuSnapshot.take()
             trivial = http_load(
                 name="trivial JSON view",
                 base=base,
@@ -109,6 +119,7 @@ def main() -> None:
                 clients=args.clients,
                 seconds=args.seconds,
             )
+            after_trivial = CpuSnapshot.take()
             lookup = http_load(
                 name="availability ?sku=random",
                 base=base,
@@ -117,8 +128,11 @@ def main() -> None:
                 clients=args.clients,
                 seconds=args.seconds,
             )
+            after_lookup = CpuSnapshot.take()
             print("  " + trivial.line())
+            print("      CPU per request: " + after_trivial.per_request_ms(before, trivial.requests))
             print("  " + lookup.line())
+            print("      CPU per request: " + after_lookup.per_request_ms(after_trivial, lookup.requests))
             trivial_rates.append(trivial.per_second)
             lookup_rates.append(lookup.per_second)
             trivial_runs.append(trivial)

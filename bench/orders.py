@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.common import (
     BENCH_REDIS_URL,
     LOCATION_PREFIX,
+    CpuSnapshot,
     LoadResult,
     bench_setup,
     ensure_stock,
@@ -242,6 +243,7 @@ def main() -> None:
         http_load(name="warm", base=base, path_for=lambda rng: "/bench/trivial/", clients=2, seconds=1)
         order_load(base=base, token=token, body_for=body_for, clients=2, seconds=2, run="warm")
         for round_ in range(args.rounds):
+            before = CpuSnapshot.take()
             trivial = http_load(
                 name="trivial JSON view",
                 base=base,
@@ -249,6 +251,7 @@ def main() -> None:
                 clients=args.clients,
                 seconds=args.seconds,
             )
+            after_trivial = CpuSnapshot.take()
             orders, statuses = order_load(
                 base=base,
                 token=token,
@@ -261,8 +264,11 @@ def main() -> None:
                 all_statuses[status] = all_statuses.get(status, 0) + count
             trivial_runs.append(trivial)
             order_runs.append(orders)
+            after_orders = CpuSnapshot.take()
             print(f"  round {round_ + 1}: {trivial.line()}")
+            print("      CPU per request: " + after_trivial.per_request_ms(before, trivial.requests))
             print(f"  round {round_ + 1}: {orders.line()}  statuses {statuses}")
+            print("      CPU per order: " + after_orders.per_request_ms(after_trivial, orders.requests))
 
     trivial_rate = median([run.per_second for run in trivial_runs])
     order_rate = median([run.per_second for run in order_runs])

@@ -62,6 +62,7 @@ BENCHES = [
             r"Queries per availability lookup: 2 \(token with user and roles, stock\); 1 once the token is cached",
             r"Token cache \(omni.token_cache\): on, Redis redis://\S+",
             r"availability:  median \d+ req/s, p50 [\d.]+ ms, p99 [\d.]+ ms",
+            r"\s+CPU per request: server [\d.]+ ms, PostgreSQL [\d.]+ ms, load generator [\d.]+ ms",
             r"ratio availability / trivial: [\d.]+ \(target >= 0\.70\) -> (PASS|MISS)",
         ),
         forbid=(r"WARNING: \d+ requests did not answer 200",),
@@ -84,6 +85,7 @@ BENCHES = [
             r"Queries per order \(token auth, sourcing, order, lines, payment, stock, events\): \d+",
             r"orders\s+[\d.]+ orders/s \(median of rounds\)\s+p50 [\d.]+ ms\s+p99 [\d.]+ ms",
             r"ratio\s+[\d.]+\s+\(target >= 0\.25\)",
+            r"\s+CPU per order: server [\d.]+ ms, PostgreSQL [\d.]+ ms, load generator [\d.]+ ms",
             r"statuses\s+\{201: \d+\}",  # every order placed, none refused or failed
             r"oversell check\s+none: levels >= 0, ledger == levels, commitments == orders",
         ),
