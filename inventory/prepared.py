@@ -39,7 +39,7 @@ def fetch_prepared(
     has it at hand (looking it up costs a little on the hottest paths).
     """
     connection = db if db is not None else connections[DEFAULT_DB_ALIAS]
-    if connection.vendor != "postgresql" or not getattr(settings, "OMNI_PREPARED_STATEMENTS", True):
+    if connection.vendor != "postgresql" or not settings.OMNI_PREPARED_STATEMENTS:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return list(cursor.fetchall())

@@ -647,7 +647,7 @@ def stock_reserve(
     change = LevelChange(location_id, variant_id, {"reserved": quantity}, Guard.AVAILABLE)
     # A repeated key is caught by its unique index (IntegrityError below): no read before writing.
     try:
-        if connection.vendor == "postgresql" and getattr(settings, "OMNI_ONE_STATEMENT_RESERVE", True):
+        if connection.vendor == "postgresql" and settings.OMNI_ONE_STATEMENT_RESERVE:
             reservation = _reserve_in_one_call(
                 change=change, expires_at=expires_at, reference=reference, key=key, actor_fields=actor_fields
             )

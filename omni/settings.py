@@ -159,6 +159,13 @@ OMNI_TOKEN_CACHE_SECONDS = float(os.environ.get("OMNI_TOKEN_CACHE_SECONDS", "0" 
 # Redis pub/sub channels are shared by every database of a Redis server: give each deployment
 # that shares one its own channel.
 OMNI_AUTH_CHANNEL = os.environ.get("OMNI_AUTH_CHANNEL", "omni:auth")
+# Hot fixed statements (API tokens, availability, reservations) run as server-side prepared
+# statements on PostgreSQL (inventory.prepared); turn off behind a transaction-pooling PgBouncer
+# older than 1.21, which cannot route them.
+OMNI_PREPARED_STATEMENTS = env_bool("OMNI_PREPARED_STATEMENTS", True)
+# A reservation on PostgreSQL is one call of the omni_stock_reserve function (migration inventory
+# 0007); False takes the general ORM path, which the tests also run to keep the two equal.
+OMNI_ONE_STATEMENT_RESERVE = env_bool("OMNI_ONE_STATEMENT_RESERVE", True)
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 if not CELERY_BROKER_URL:
     broker_dirs = {name: VAR_DIR / "broker" / name for name in ("out", "processed", "control")}

@@ -21,7 +21,7 @@ from inventory.models import StockLevel, StockMovement
 from inventory.reconciliation import stock_reconcile
 from inventory.services import BULK_MIN_CHANGES, Guard, LevelChange
 from tests.factories import LocationFactory, VariantFactory
-from tests.inventory.test_concurrency import assert_stock_sound, run_threads
+from tests.inventory.concurrency import assert_stock_sound, run_threads
 
 SYSTEM = services.SystemActor("bulk-test")
 LEVELS = BULK_MIN_CHANGES + 8
