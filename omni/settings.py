@@ -171,7 +171,8 @@ if not CELERY_BROKER_URL:
     broker_dirs = {name: VAR_DIR / "broker" / name for name in ("out", "processed", "control")}
     for folder in broker_dirs.values():
         folder.mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_URL = "filesystem://"
+    # The host means nothing to this transport; naming one keeps Kombu from warning at every connection.
+    CELERY_BROKER_URL = "filesystem://localhost//"
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
         "data_folder_in": str(broker_dirs["out"]),
         "data_folder_out": str(broker_dirs["out"]),

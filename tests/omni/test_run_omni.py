@@ -152,6 +152,7 @@ def test_runs_web_worker_and_beat_and_stops_all_on_ctrl_c(embedded_env):
     assert pinged.returncode == 0, pinged.stderr + omni.output
     assert "pong from a worker" in pinged.stdout
     assert "embedded default: SQLite" in omni.output
+    assert "No hostname was supplied" not in omni.output + pinged.stderr  # no Kombu warning per connection
     assert "Demo logins admin, manager, associate, warehouse - password: omni-demo" in omni.output
     assert set(pids) == {"web", "worker", "beat"}
     assert omni.process.returncode == 0, omni.output
