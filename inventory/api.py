@@ -42,7 +42,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from omni.errors import ApplicationError, NotFoundError
-from omni.roles import MANAGERS, STOCK_STAFF, Role, ensure_location, ensure_role, ensure_role_at, user_location_ids
+from omni.roles import (
+    MANAGERS,
+    STOCK_STAFF,
+    Role,
+    ensure_location,
+    ensure_role,
+    ensure_role_at,
+    holds_role,
+    user_location_ids,
+)
 from omni.token_cache import token_cache
 
 from . import selectors, services
@@ -395,7 +404,14 @@ class AvailabilityApi(InventoryApi):
         return HttpResponse(body, content_type="application/json")
 
 
+def _allow_header(view_class: type[APIView]) -> str:
+    view = view_class()
+    view.setup(HttpRequest())  # adds HEAD where there is a GET, as for a request
+    return ", ".join(view.allowed_methods)
+
+
 _availability_api = AvailabilityApi.as_view()
+_AVAILABILITY_ALLOW = _allow_header(AvailabilityApi)  # what DRF's own answer carries
 
 
 @csrf_exempt
@@ -412,25 +428,18 @@ def availability_view(request: HttpRequest) -> HttpResponse:
     if request.method == "GET" and "barcode" not in request.GET:
         sku = request.GET.get("sku")
         roles = RoleTokenAuthentication.cached_roles(request) if sku else None
-        if roles and (Role.ADMIN in roles or not roles.isdisjoint(STOCK_STAFF)):
+        if roles is not None and holds_role(roles, *STOCK_STAFF):
             try:
                 body = selectors.variant_availability_json(sku=sku)
             except UnknownVariantError:
                 pass  # AvailabilityApi answers the 404
             else:
                 response = HttpResponse(body, content_type="application/json")
-                response["Allow"] = _AVAILABILITY_ALLOW  # as DRF's own answer
+                response["Allow"] = _AVAILABILITY_ALLOW
                 return response
     return _availability_api(request)
 
 
-def _allow_header(view_class: type[APIView]) -> str:
-    view = view_class()
-    view.setup(HttpRequest())  # adds HEAD where there is a GET, as for a request
-    return ", ".join(view.allowed_methods)
-
-
-_AVAILABILITY_ALLOW = _allow_header(AvailabilityApi)
 # drf-spectacular documents the route from these (the attributes DRF's as_view sets).
 availability_view.cls = AvailabilityApi  # type: ignore[attr-defined]
 availability_view.initkwargs = {}  # type: ignore[attr-defined]

@@ -55,7 +55,11 @@ def user_roles(user: Any) -> frozenset[Role]:
 
 def has_role(user: Any, *roles: Role) -> bool:
     """True when the user holds one of `roles`; admins hold every role."""
-    held = user_roles(user)
+    return holds_role(user_roles(user), *roles)
+
+
+def holds_role(held: frozenset[Role], *roles: Role) -> bool:
+    """`has_role` for a set of roles already known (e.g. read from a cached API token)."""
     return Role.ADMIN in held or any(role in held for role in roles)
 
 
