@@ -1,4 +1,4 @@
-"""omni/asgi.py: requests run on a fixed set of reused threads; live streams do not hold them.
+"""omni/asgi.py: requests run on a fixed set of reused threads, handed over once; live streams do not hold them.
 
 Served by uvicorn in a thread of the test process (tests/asgi_server.py), as the live-stream
 tests are; transactional, so the server's connections see what the tests commit.
@@ -14,7 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from django.core.signals import request_finished, request_started
 from django.db.backends.signals import connection_created
+from rest_framework.authtoken.models import Token
 
 from tests.asgi_server import asgi_server
 
@@ -79,3 +81,75 @@ def test_open_live_streams_take_no_lane_and_no_thread_each(client, associate):
     stream_threads = {name for name in new_threads if name.startswith("omni-stream-lane-")}
     assert 1 <= len(stream_threads) <= 2
     assert not {name for name in new_threads if name.startswith("ThreadPoolExecutor-")}
+
+
+@pytest.fixture
+def request_signals() -> Iterator[list[tuple[str, str]]]:
+    """(signal, thread name) for every request_started and request_finished while the test runs."""
+    fired: list[tuple[str, str]] = []
+
+    def started(sender, **kwargs) -> None:
+        fired.append(("started", threading.current_thread().name))
+
+    def finished(sender, **kwargs) -> None:
+        fired.append(("finished", threading.current_thread().name))
+
+    request_started.connect(started)
+    request_finished.connect(finished)
+    yield fired
+    request_started.disconnect(started)
+    request_finished.disconnect(finished)
+
+
+def test_a_request_hands_over_to_its_lane_once(monkeypatch, request_signals):
+    handovers: list[str] = []
+    submit = ThreadPoolExecutor.submit
+
+    def counting_submit(executor, *args, **kwargs):
+        if executor._thread_name_prefix.startswith("omni-lane-"):
+            handovers.append(executor._thread_name_prefix)
+        return submit(executor, *args, **kwargs)
+
+    monkeypatch.setattr(ThreadPoolExecutor, "submit", counting_submit)
+    with asgi_server(lanes=2) as base_url, httpx.Client(base_url=base_url, timeout=10) as client:
+        answers = [client.get("/readyz").status_code for _ in range(6)]
+        during_requests = list(handovers)  # the server's shutdown then closes each lane's connection
+
+    assert answers == [200] * 6
+    # Django's own path hands a request to its lane three times (middleware, view, closing): 18.
+    assert len(during_requests) == 6
+    assert [signal for signal, _ in request_signals] == ["started", "finished"] * 6
+    assert all(thread.startswith("omni-lane-") for _, thread in request_signals)
+
+
+def test_a_streaming_response_is_sent_whole_then_closed_on_the_lane(client, manager, request_signals):
+    client.force_login(manager)
+    cookies = {"sessionid": client.cookies["sessionid"].value}
+    with asgi_server(lanes=1) as base_url, httpx.Client(base_url=base_url, cookies=cookies, timeout=10) as http:
+        response = http.get("/insights/customers/export.csv?channel=email")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert response.text.splitlines()[0] == "customer_id,name,email,segment,value_band,at_risk,clv_12m,p_alive"
+    assert [signal for signal, _ in request_signals] == ["started", "finished"]
+    assert all(thread.startswith("omni-lane-") for _, thread in request_signals)
+
+
+def test_errors_and_request_bodies_are_served_as_django_serves_them(manager):
+    token, _ = Token.objects.get_or_create(user=manager)
+    with asgi_server(lanes=1) as base_url, httpx.Client(base_url=base_url, timeout=10) as http:
+        missing = http.get("/no-such-page/")
+        anonymous = http.post("/api/v1/stock/receipts/", json={"sku": "X", "quantity": 1})
+        bad = http.post(
+            "/api/v1/stock/receipts/",
+            json={"sku": "NO-SUCH-SKU", "quantity": -3},
+            headers={"Authorization": f"Token {token.key}"},
+        )
+        fine = http.get("/readyz")
+
+    assert missing.status_code == 404
+    assert anonymous.status_code == 401
+    assert bad.status_code == 400
+    assert bad.headers["content-type"] == "application/json"
+    assert bad.json()  # the error names what is wrong
+    assert fine.status_code == 200  # the lane survived them all
