@@ -12,6 +12,7 @@ locations the reader may act for.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import timedelta
 from typing import Any
@@ -154,12 +155,13 @@ class RoleTokenAuthentication(TokenAuthentication):
         row = token_cache().get(parts[1])
         if row is None or not cls._user_fields:
             return None
-        user_values = dict(zip(cls._user_fields, row[1:-2], strict=True))
-        if not user_values["is_active"]:
+        fields = cls._user_fields
+        if not row[1 + fields.index("is_active")]:
             return None
-        return _roles(row[-2], is_superuser=bool(user_values["is_superuser"]))
+        return _roles(row[-2], is_superuser=bool(row[1 + fields.index("is_superuser")]))
 
 
+@functools.lru_cache(maxsize=256)  # a handful of distinct group lists; decoded once each
 def _roles(group_names: str | None, *, is_superuser: bool) -> frozenset[Role]:
     """A user's roles from the comma-separated names of their groups (the token query's column)."""
     names = set(filter(None, (group_names or "").split(",")))
