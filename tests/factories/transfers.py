@@ -8,6 +8,7 @@ from django.db.models import Sum
 from inventory import services as stock
 from inventory.models import StockLevel, StockMovement
 from inventory.services import SystemActor
+from tests.factories.inventory import LocationFactory
 from transfers.models import PlannerSettings, PolicyOverride, ReplenishmentPolicy
 
 SYSTEM = SystemActor("test")
@@ -18,6 +19,7 @@ class PolicyFactory(factory.django.DjangoModelFactory):
         model = ReplenishmentPolicy
         django_get_or_create = ("location",)
 
+    location = factory.SubFactory(LocationFactory)  # one policy per location
     target_days_of_cover = Decimal("14")
     min_display_quantity = 0
     auto_approve_max_units = 500
