@@ -160,8 +160,12 @@ class LanedASGIHandler(ASGIHandler):
             set_script_prefix(get_script_prefix(scope))
             signals.request_started.send(sender=self.__class__, scope=scope)
             request, error_response = self.create_request(scope, body_file)
-            response = error_response if request is None else self._synchronous.get_response(request)
-            response._handler_class = self.__class__  # as Django's run_get_response sets it
+            if request is None:
+                assert error_response is not None  # create_request gives one or the other
+                response = error_response
+            else:
+                response = self._synchronous.get_response(request)
+            response._handler_class = self.__class__  # type: ignore[attr-defined]  # as run_get_response sets it
             if not response.streaming:
                 response.close()  # its content is in memory already
                 body_file.close()
