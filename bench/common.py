@@ -59,12 +59,13 @@ def server_environment(**extra: str) -> dict[str, str]:
     return env
 
 
-def bench_setup() -> None:
+def bench_setup(**extra: str) -> None:
     """Point Django at the bench database (created if missing), set it up and migrate it.
 
-    The benchmark process itself uses one plain connection (no pool): it is one thread.
+    The benchmark process itself uses one plain connection (no pool): it is one thread. `extra`
+    overrides the environment (e.g. REDIS_URL), also for client processes it spawns later.
     """
-    for name, value in server_environment(DATABASE_POOL="0").items():
+    for name, value in server_environment(DATABASE_POOL="0", **extra).items():
         if name != "PYTHONPATH":
             os.environ[name] = value
     if str(ROOT) not in sys.path:
@@ -81,9 +82,10 @@ def bench_setup() -> None:
 def django_child_setup() -> None:
     """django.setup() in a worker process started by the benchmark (the database exists).
 
-    One plain connection per process, like a Celery worker: a pool would hold several.
+    One plain connection per process, like a Celery worker: a pool would hold several. REDIS_URL
+    stays as the parent's bench_setup left it.
     """
-    for name, value in server_environment(DATABASE_POOL="0").items():
+    for name, value in server_environment(DATABASE_POOL="0", REDIS_URL=os.environ.get("REDIS_URL", "")).items():
         if name != "PYTHONPATH":
             os.environ[name] = value
     if str(ROOT) not in sys.path:

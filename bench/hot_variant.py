@@ -1,7 +1,7 @@
 """Reservations per second on one hot variant through inventory.services.stock_reserve.
 
     .venv/bin/python bench/hot_variant.py [--seconds 8] [--clients 1,8,32] [--raw-clients 1,8,32]
-        [--sell-out-clients 32] [--sell-out-units 2000]
+        [--sell-out-clients 32] [--sell-out-units 2000] [--no-redis]
 
 Every client is a separate process with its own database connection (like web workers), all
 reserving 1 unit at a time of the same level (one row: the worst case for row locks). The
@@ -29,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import (
     BENCH_DATABASE_URL,
+    BENCH_REDIS_URL,
     bench_setup,
     django_child_setup,
     median,
@@ -202,15 +203,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--sell-out-clients", type=int, default=32, help="clients racing for the last units")
     parser.add_argument("--sell-out-units", type=int, default=SELL_OUT_UNITS, help="units left to sell out")
+    parser.add_argument(
+        "--no-redis", action="store_true", help="no live wake-up publish after each reservation (the embedded default)"
+    )
     args = parser.parse_args()
     client_counts = [int(n) for n in args.clients.split(",")]
     raw_counts = [int(n) for n in args.raw_clients.split(",")]
 
-    bench_setup()
+    # With Redis, as in production: each reservation publishes its live wake-up after the commit.
+    bench_setup(REDIS_URL="" if args.no_redis else BENCH_REDIS_URL)
     levels = _prepare_levels(sell_out_units=args.sell_out_units)
     hot_location, hot_variant, _ = levels[HOT_SKU]
     _, _, raw_level = levels[RAW_SKU]
     print(f"Hot level: {HOT_SKU} at {HOT_LOCATION}; each client is a process with its own connection")
+    print(f"Live wake-ups: {'none (--no-redis)' if args.no_redis else 'published to Redis ' + BENCH_REDIS_URL}")
 
     service_rates: dict[int, list[float]] = {n: [] for n in client_counts}
     # x8 is the baseline; x1 is context (one client without contention), and so is x32 (how the
