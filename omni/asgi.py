@@ -31,6 +31,7 @@ import asyncio
 import itertools
 import os
 import warnings
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -45,8 +46,9 @@ from django.urls import set_script_prefix
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omni.settings")
 
-# WhiteNoise serves static files as a FileResponse with a synchronous iterator; under ASGI Django
-# reads it in a worker thread and warns on every file. That is fine for our static files (small,
+# WhiteNoise serves static files as a FileResponse with a synchronous iterator. The lanes read such
+# iterators themselves (_read_on_lane); Django's handler (live streams, OMNI_ASGI_LANES=0) reads
+# them in a worker thread and warns on every file. That is fine for our static files (small,
 # cached by the browser), so the warning would only bury real log lines.
 warnings.filterwarnings(
     "ignore",
@@ -140,6 +142,10 @@ class LanedASGIHandler(ASGIHandler):
         if not response.streaming:
             await self.send_response(response, send)  # already closed, on the lane
             return
+        if not response.is_async:  # type: ignore[attr-defined]  # streaming responses have it
+            # Read on the lane (its database connection, e.g. an export's cursor) a batch at a time,
+            # sent as it comes: Django would read the whole iterator into memory first, and warn.
+            response.streaming_content = _read_on_lane(response.streaming_content)  # type: ignore[attr-defined]
         sending = asyncio.create_task(self.send_response(response, send))
         watching = asyncio.create_task(self.listen_for_disconnect(receive))
         try:
@@ -173,6 +179,27 @@ class LanedASGIHandler(ASGIHandler):
         except BaseException:
             body_file.close()
             raise
+
+
+STREAM_BATCH_BYTES = 64 * 1024  # what a streaming response's lane reads per hand-over
+
+
+def _take_batch(chunks: Iterator[bytes]) -> bytes:
+    taken: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        taken.append(chunk)
+        size += len(chunk)
+        if size >= STREAM_BATCH_BYTES:
+            break
+    return b"".join(taken)
+
+
+async def _read_on_lane(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """A synchronous response iterator read on the request's lane, about 64 kB per hand-over."""
+    take = sync_to_async(_take_batch, thread_sensitive=True)
+    while batch := await take(chunks):
+        yield batch
 
 
 def _application() -> ASGIHandler:

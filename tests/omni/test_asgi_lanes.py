@@ -6,18 +6,22 @@ tests are; transactional, so the server's connections see what the tests commit.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from asgiref.sync import ThreadSensitiveContext
 from django.core.signals import request_finished, request_started
 from django.db.backends.signals import connection_created
 from rest_framework.authtoken.models import Token
 
+from omni.asgi import STREAM_BATCH_BYTES, _read_on_lane
 from tests.asgi_server import asgi_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -101,7 +105,9 @@ def request_signals() -> Iterator[list[tuple[str, str]]]:
     request_finished.disconnect(finished)
 
 
-def test_a_request_hands_over_to_its_lane_once(monkeypatch, request_signals):
+@pytest.fixture
+def lane_handovers(monkeypatch) -> list[str]:
+    """The lane of every call handed to a request lane (omni-lane-N) while the test runs."""
     handovers: list[str] = []
     submit = ThreadPoolExecutor.submit
 
@@ -111,9 +117,13 @@ def test_a_request_hands_over_to_its_lane_once(monkeypatch, request_signals):
         return submit(executor, *args, **kwargs)
 
     monkeypatch.setattr(ThreadPoolExecutor, "submit", counting_submit)
+    return handovers
+
+
+def test_a_request_hands_over_to_its_lane_once(lane_handovers, request_signals):
     with asgi_server(lanes=2) as base_url, httpx.Client(base_url=base_url, timeout=10) as client:
         answers = [client.get("/readyz").status_code for _ in range(6)]
-        during_requests = list(handovers)  # the server's shutdown then closes each lane's connection
+        during_requests = list(lane_handovers)  # the server's shutdown then closes each lane's connection
 
     assert answers == [200] * 6
     # Django's own path hands a request to its lane three times (middleware, view, closing): 18.
@@ -122,17 +132,54 @@ def test_a_request_hands_over_to_its_lane_once(monkeypatch, request_signals):
     assert all(thread.startswith("omni-lane-") for _, thread in request_signals)
 
 
-def test_a_streaming_response_is_sent_whole_then_closed_on_the_lane(client, manager, request_signals):
+def test_a_streaming_response_is_read_on_the_lane_sent_whole_then_closed(
+    client, manager, request_signals, lane_handovers
+):
     client.force_login(manager)
     cookies = {"sessionid": client.cookies["sessionid"].value}
-    with asgi_server(lanes=1) as base_url, httpx.Client(base_url=base_url, cookies=cookies, timeout=10) as http:
+    with (
+        warnings.catch_warnings(record=True) as warned,
+        asgi_server(lanes=1) as base_url,
+        httpx.Client(base_url=base_url, cookies=cookies, timeout=10) as http,
+    ):
+        warnings.simplefilter("always")
         response = http.get("/insights/customers/export.csv?channel=email")
+        during_request = list(lane_handovers)
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
     assert response.text.splitlines()[0] == "customer_id,name,email,segment,value_band,at_risk,clv_12m,p_alive"
     assert [signal for signal, _ in request_signals] == ["started", "finished"]
     assert all(thread.startswith("omni-lane-") for _, thread in request_signals)
+    # The view, one batch of rows, the end of the rows, closing: all on the lane.
+    assert len(during_request) == 4
+    # Django's handler would read the rows into a list first, warning that it must.
+    assert not [w for w in warned if "must consume synchronous iterators" in str(w.message)]
+
+
+def test_a_long_response_is_read_in_batches_on_its_lane():
+    lane = ThreadPoolExecutor(max_workers=1, thread_name_prefix="omni-lane-test")
+    readers: list[str] = []
+
+    def rows() -> Iterator[bytes]:
+        for number in range(10_000):
+            readers.append(threading.current_thread().name)
+            yield f"{number:09d},row\n".encode()  # 14 bytes
+
+    async def read() -> list[bytes]:
+        async with ThreadSensitiveContext(executor=lane):
+            return [batch async for batch in _read_on_lane(rows())]
+
+    try:
+        batches = asyncio.run(read())
+    finally:
+        lane.shutdown()
+
+    assert b"".join(batches) == b"".join(f"{number:09d},row\n".encode() for number in range(10_000))
+    # 140 kB in batches of at least 64 kB (a row is never split), each read in one hand-over.
+    assert [len(batch) // 14 for batch in batches] == [4682, 4682, 636]
+    assert all(len(batch) >= STREAM_BATCH_BYTES for batch in batches[:-1])
+    assert set(readers) == {"omni-lane-test_0"}
 
 
 def test_errors_and_request_bodies_are_served_as_django_serves_them(manager):
