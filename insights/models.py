@@ -11,6 +11,7 @@ Every write goes through insights.services.
 
 from __future__ import annotations
 
+from datetime import UTC, date, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -77,6 +78,11 @@ class InsightRun(models.Model):
 
     def __str__(self) -> str:
         return f"Insight run #{self.pk} ({self.status})"
+
+    @property
+    def last_day(self) -> date:
+        """The last whole day (UTC) of sales the run read: `as_of` is the midnight after it."""
+        return (self.as_of.astimezone(UTC) - timedelta(days=1)).date()
 
 
 class CustomerInsight(models.Model):

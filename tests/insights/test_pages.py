@@ -182,6 +182,7 @@ def test_managers_see_their_stores_customers_with_filters(manager, other_manager
     assert page.status_code == 200
     html = page.content.decode()
     assert "30 customers" in html  # the three of the other store are not theirs
+    assert "from sales through 14 Jun 2026" in html  # AS_OF is 15 Jun, 04:00 UTC: the last whole day
     assert 'data-testid="segment-champions"' in html
 
     at_risk = client.get("/insights/customers/?at_risk=1", HTTP_HX_TARGET="insight-list", **HTMX)
