@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 
 from omni.errors import ApplicationError, ForbiddenError
 from omni.http import htmx_toast
@@ -51,7 +52,12 @@ class ContentSecurityPolicyMiddleware:
 
 
 class CurrentLocationMiddleware:
-    """`request.location`: the location a member of staff is working for (switcher), else home."""
+    """`request.location`: the location a member of staff is working for (switcher), else home.
+
+    Pages show times in that location's time zone (an order placed at 19:57 in Austin reads 19:57,
+    not 01:57 UTC), and "today" is its day. The API keeps UTC: its answers must not depend on
+    who asks.
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -65,7 +71,11 @@ class CurrentLocationMiddleware:
             request.location = user_current_location(  # type: ignore[attr-defined]
                 user=user, chosen_id=request.session.get(LOCATION_SESSION_KEY)
             )
-        return self.get_response(request)
+        location = request.location  # type: ignore[attr-defined]
+        if location is None or request.path.startswith("/api/"):
+            return self.get_response(request)
+        with timezone.override(location.zone):  # the lane serves other requests next: restored after
+            return self.get_response(request)
 
 
 class ApplicationErrorMiddleware:

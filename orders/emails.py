@@ -23,8 +23,11 @@ SYSTEM = SystemActor("orders-email")
 
 
 def _send(*, name: str, subject: str, to: str, context: dict[str, Any]) -> None:
-    text = render_to_string(f"orders/email/{name}.txt", context)
-    html = render_to_string(f"orders/email/{name}.html", context)
+    location = context["order"].location  # the selling store; none for the online store
+    # Times as the store's pages show them (the receipt on screen and in the email agree).
+    with timezone.override(location.zone if location is not None else None):
+        text = render_to_string(f"orders/email/{name}.txt", context)
+        html = render_to_string(f"orders/email/{name}.html", context)
     message = EmailMultiAlternatives(subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[to])
     message.attach_alternative(html, "text/html")
     message.send()

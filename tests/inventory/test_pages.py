@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
+from django.utils import timezone
 
 from inventory import services
-from inventory.models import StockLevel
+from inventory.models import Location, StockLevel, StockMovement
 from omni.middleware import LOCATION_SESSION_KEY
 from omni.models import LiveEvent
 from omni.roles import Role
@@ -436,3 +440,34 @@ def test_home_offers_the_inventory_screens_by_role(client, associate, manager):
     for page in ("inventory:count", "inventory:adjust"):
         assert f'href="{reverse(page)}"' not in associate_home
         assert f'href="{reverse(page)}"' in manager_home
+
+
+# --- Local time ----------------------------------------------------------------------------------
+
+
+def test_pages_show_the_locations_local_time_and_the_api_stays_in_utc(signed_in, associate, manager, store, shirt):
+    Location.objects.filter(pk=store.pk).update(time_zone="America/Chicago")
+    variant = shirt[1][0]
+    receive(associate, store, variant, 3)
+    created = StockMovement.objects.get(variant=variant).created_at
+
+    page = signed_in.get(f"/stock/ledger/{variant.pk}/").content.decode()
+    local = created.astimezone(ZoneInfo("America/Chicago"))
+    utc = created.astimezone(UTC)
+    assert f"{local:%b} {local.day}, {local:%H:%M}" in page
+    assert f"{utc:%b} {utc.day}, {utc:%H:%M}" not in page  # five or six hours apart
+
+    signed_in.force_login(manager)  # the ledger API is for managers; same store, same time zone
+    api = signed_in.get("/api/v1/ledger/", {"sku": variant.sku}).json()["results"]
+    assert api[0]["created_at"].endswith("Z")  # answers do not depend on who asks
+    assert timezone.get_current_timezone_name() == "UTC"  # and nothing leaks to the next request
+
+
+def test_a_location_needs_a_known_time_zone(signed_in, associate, store, shirt):
+    with pytest.raises(ValidationError, match="not a time zone name"):
+        LocationFactory.build(code="x-1", time_zone="America/Chicgo").full_clean()
+    # One saved around validation (a raw update) is shown in UTC, not a server error.
+    Location.objects.filter(pk=store.pk).update(time_zone="America/Chicgo")
+    variant = shirt[1][0]
+    receive(associate, store, variant, 1)
+    assert signed_in.get(f"/stock/ledger/{variant.pk}/").status_code == 200

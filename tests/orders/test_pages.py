@@ -1,10 +1,14 @@
 """The orders pages: the sale on the tablet, receipt, orders, fulfilment, pickups, returns."""
 
+from datetime import UTC
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import mail
 
+from inventory.models import Location
+from orders import emails
 from orders.models import Cart, CartLine, Fulfilment, Order, Status
 from tests.factories.orders import card, collect, draft, give_stock, place, ship, take_now
 
@@ -149,6 +153,21 @@ def test_email_receipt(signed_in, variant, network, associate, eager_celery):
 
     assert response.status_code == 200
     assert mail.outbox[-1].to == ["me@example.com"] and order.number in mail.outbox[-1].subject
+
+
+def test_the_receipt_on_screen_and_by_email_shows_the_stores_local_time(signed_in, variant, network, associate):
+    store = network["store"]
+    Location.objects.filter(pk=store.pk).update(time_zone="Europe/Berlin")
+    give_stock(store, variant, 1)
+    order = place(associate, draft(location=store, lines=[take_now(variant)])).order
+    local = f"{order.placed_at.astimezone(ZoneInfo('Europe/Berlin')):%Y-%m-%d %H:%M}"
+    utc = f"{order.placed_at.astimezone(UTC):%Y-%m-%d %H:%M}"
+
+    # As the worker sends it: outside any request, so no page's time zone is active.
+    emails.send_receipt(order_id=order.pk, email="me@example.com")
+
+    assert local in mail.outbox[-1].body and utc not in mail.outbox[-1].body  # one or two hours apart
+    assert local in signed_in.get(f"/orders/{order.number}/receipt/").content.decode()
 
 
 def test_order_list_and_detail_with_timeline(signed_in, variant, network, associate, django_assert_max_num_queries):
