@@ -26,7 +26,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -384,6 +384,11 @@ def _validate_draft(draft: OrderDraft) -> None:
         raise InvalidTenderError("At most 10 tenders per order.")
 
 
+def _local_today(selling: Location | None) -> date:
+    """The selling store's date (ETAs count from it), whether a tablet or the API places the order."""
+    return timezone.localdate(timezone=selling.zone) if selling is not None else timezone.localdate(timezone=UTC)
+
+
 def _plan_parts(draft: OrderDraft, variants: dict[int, Variant], selling: Location | None) -> list[_Part]:
     """Turn draft lines into placed parts, sourcing the lines whose source is not fixed."""
     parts: list[_Part] = []
@@ -405,7 +410,7 @@ def _plan_parts(draft: OrderDraft, variants: dict[int, Variant], selling: Locati
             strict=True,
         )
     )
-    today = timezone.localdate()
+    today = _local_today(selling)
     for index, line in enumerate(draft.lines):
         variant = variants[line.variant_id]
         pickup = (line.pickup_location_id or draft.location_id) if line.kind == FulfilmentKind.COLLECT else None
@@ -1980,7 +1985,7 @@ def _hold(cart: Cart, line: CartLine, *, actor: Any) -> list[CartHold]:
         .exclude(line=line)
         .values_list("location_id", flat=True)
     )
-    today = timezone.localdate()
+    today = _local_today(cart.location)
     for attempt in range(PLACE_ATTEMPTS):
         candidates = sourcing_candidates(variant_ids=[line.variant_id], origin=cart.location).get(line.variant_id, [])
         if line.kind == FulfilmentKind.SHIP:
