@@ -153,6 +153,14 @@ def seed(options: Mapping[str, Any], rng: random.Random, stdout: Writer) -> None
                     totals[name] += value
                 if verbose and totals["orders"] and totals["orders"] % 5000 < counts.get("orders", 0):
                     stdout.write(f"  orders: {totals['orders']:,} orders so far")
+    # The opening stock was on the shelves before the first simulated day, so a variant's ledger
+    # reads receipt, then sales (the receipts were stamped when inventory's demo ran, just now).
+    stock.ledger_backdate(
+        movements=StockMovement.objects.filter(
+            operation_key__startswith=f"{inventory_demo.OPENING_KEY_PREFIX}:", reason=MovementReason.RECEIPT
+        ),
+        created_at=now - timedelta(days=days + 1),
+    )
     if verbose:
         stdout.write(
             f"  orders: {totals['orders']:,} orders over {days} days at {len(stores)} stores "

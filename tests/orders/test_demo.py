@@ -34,6 +34,9 @@ def test_demo_sales_history_goes_through_the_ledger_and_is_idempotent():
     sold = StockMovement.objects.filter(reason=MovementReason.SALE)
     assert sold.exists()
     assert len({m.created_at.date() for m in sold}) >= 5  # dated to their days, not all today
+    # The opening stock was received before the first day sold from it.
+    opening = StockMovement.objects.filter(reason=MovementReason.RECEIPT, reason_code="opening-balance")
+    assert max(m.created_at for m in opening) < min(m.created_at for m in sold)
     # Units sold in take-now lines equal the ledger's sales.
     take_now_units = OrderLine.objects.filter(kind="take_now").aggregate(u=Sum("quantity"))["u"]
     assert -sold.aggregate(q=Sum("quantity"))["q"] == take_now_units
