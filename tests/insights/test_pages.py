@@ -93,6 +93,16 @@ def test_the_full_page_and_the_checkout_badge(associate, scored):
     assert 'id="customer-insight"' not in badge.content.decode()
 
 
+def test_a_customer_with_no_forecast_reads_too_early_to_tell(associate, scored):
+    customer = scored[NEWCOMER]
+    CustomerInsight.objects.filter(customer=customer).update(expected_purchases_90d=None)
+
+    html = client_for(associate).get(f"/insights/customer/{customer.pk}/", **HTMX).content.decode()
+
+    row = re.search(r'data-testid="expected-visits">(.*?)</dd>', html, re.S)
+    assert row and "too early to tell" in row.group(1) and "expected visits" not in row.group(1)
+
+
 def test_a_customer_without_purchases_gets_an_empty_card_and_the_card_costs_fixed_queries(associate, store):
     customer = make_customer()
     client = client_for(associate)
