@@ -21,12 +21,18 @@ from .barcodes import validate_gtin
 logger = logging.getLogger(__name__)
 
 
+def _zone_named(name: str) -> ZoneInfo | None:
+    """The IANA time zone of that name, or None when this machine does not know it."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
 def validate_time_zone(value: str) -> None:
     """An IANA time zone name this machine knows (pages show the location's local time)."""
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationError(f"“{value}” is not a time zone name, e.g. America/Chicago or Europe/London.") from None
+    if _zone_named(value) is None:
+        raise ValidationError(f"“{value}” is not a time zone name, e.g. America/Chicago or Europe/London.")
 
 
 class LocationKind(models.TextChoices):
@@ -99,11 +105,11 @@ class Location(models.Model):
     def zone(self) -> ZoneInfo:
         """The time zone its pages and emails show times in; UTC when the name is unknown here
         (validation refuses such names; this covers a row written around it)."""
-        try:
-            return ZoneInfo(self.time_zone or "UTC")
-        except (ZoneInfoNotFoundError, ValueError):
+        zone = _zone_named(self.time_zone or "UTC")
+        if zone is None:
             logger.warning("location %s has an unknown time zone %r; showing UTC", self.pk, self.time_zone)
             return ZoneInfo("UTC")
+        return zone
 
 
 class Product(models.Model):

@@ -21,6 +21,11 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 LOCATION_SESSION_KEY = "omni_location_id"
 
 
+def _is_api(request: HttpRequest) -> bool:
+    """Under /api/: answers in JSON and in UTC, whoever asks."""
+    return request.path.startswith("/api/")
+
+
 class RequestIdMiddleware:
     """Take X-Request-ID from a trusted proxy when it looks sane, otherwise mint one; echo it back."""
 
@@ -72,7 +77,7 @@ class CurrentLocationMiddleware:
                 user=user, chosen_id=request.session.get(LOCATION_SESSION_KEY)
             )
         location = request.location  # type: ignore[attr-defined]
-        if location is None or request.path.startswith("/api/"):
+        if location is None or _is_api(request):
             return self.get_response(request)
         with timezone.override(location.zone):  # the lane serves other requests next: restored after
             return self.get_response(request)
@@ -99,7 +104,7 @@ class ApplicationErrorMiddleware:
         if not isinstance(exception, ApplicationError):
             return None
         status = exception.status_code
-        if request.path.startswith("/api/"):
+        if _is_api(request):
             return JsonResponse(exception.as_dict(), status=status)
         if getattr(request, "htmx", False):
             response = HttpResponse(exception.message, status=status, content_type="text/plain; charset=utf-8")
