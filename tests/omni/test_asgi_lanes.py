@@ -144,6 +144,10 @@ def test_a_streaming_response_is_read_on_the_lane_sent_whole_then_closed(
     ):
         warnings.simplefilter("always")
         response = http.get("/insights/customers/export.csv?channel=email")
+        # The server closes the response after the client has its last byte: wait for that close.
+        deadline = time.monotonic() + 5
+        while ("finished" not in {signal for signal, _ in request_signals}) and time.monotonic() < deadline:
+            time.sleep(0.01)
         during_request = list(lane_handovers)
 
     assert response.status_code == 200
