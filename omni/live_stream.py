@@ -86,7 +86,7 @@ def parse_keys(raw: str) -> frozenset[str]:
         if not item:
             continue
         kind, _, number = item.partition(":")
-        if kind not in {"variant", "location"} or not number.isdigit() or len(number) > 18:
+        if kind not in {"variant", "location"} or not (number.isascii() and number.isdigit()) or len(number) > 18:
             raise ValueError(f"Unknown live topic {item[:40]!r}.")
         keys.add(f"{kind}:{int(number)}")
     if not keys:
@@ -431,7 +431,7 @@ def _authorise(user: Any, keys: frozenset[str]) -> str | None:
 def _since(request: HttpRequest) -> int | None:
     raw = request.headers.get("Last-Event-ID") or request.GET.get("since") or ""
     raw = raw.strip()
-    return int(raw) if raw.isdigit() and len(raw) <= 18 else None
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
 
 
 @require_GET

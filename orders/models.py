@@ -176,7 +176,8 @@ def parse_order_number(value: str) -> int | None:
     text = (value or "").strip().upper()
     if text.startswith(ORDER_NUMBER_PREFIX):
         text = text[len(ORDER_NUMBER_PREFIX) :]
-    return int(text) if text.isdigit() and 0 < len(text) <= 12 else None
+    # ASCII only: str.isdigit() also accepts '³', which int() refuses.
+    return int(text) if text.isascii() and text.isdigit() and 0 < len(text) <= 12 else None
 
 
 class Fulfilment(models.Model):

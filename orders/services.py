@@ -194,7 +194,7 @@ def manager_approve(*, username: str = "", password: str = "", pin: str = "", lo
 
 def manager_pin_set(*, user: Any, pin: str) -> ManagerPin:
     """Set a manager's approval PIN (4 to 8 digits)."""
-    if not (pin.isdigit() and 4 <= len(pin) <= 8):
+    if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 8):
         raise InvalidOrderError("A PIN is 4 to 8 digits.")
     if not has_role(user, Role.MANAGER):
         raise ApprovalRejectedError()
@@ -514,7 +514,12 @@ def _check_tenders(draft: OrderDraft, total: Decimal) -> None:
         amount = tender.amount
         if not isinstance(amount, Decimal) or amount <= 0 or amount != cents(amount):
             raise InvalidTenderError("Each tender pays an amount above zero, in cents.", {"tender": index})
-        card_ok = tender.card_last4.isdigit() and len(tender.card_last4) == 4 and tender.terminal_ref.strip()
+        card_ok = (
+            tender.card_last4.isascii()
+            and tender.card_last4.isdigit()
+            and len(tender.card_last4) == 4
+            and tender.terminal_ref.strip()
+        )
         if tender.tender == Tender.CARD and not card_ok:
             raise InvalidTenderError(
                 "Card: the terminal reference and the last four digits are needed.", {"tender": index}

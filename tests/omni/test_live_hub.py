@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test import RequestFactory
 from django.utils import timezone
 
 from inventory import services
@@ -163,6 +164,14 @@ def test_bad_topics_are_refused(raw):
 def test_too_many_topics_are_refused():
     with pytest.raises(ValueError, match="At most"):
         parse_keys(",".join(f"variant:{n}" for n in range(live_stream.MAX_KEYS + 1)))
+
+
+def test_a_non_ascii_digit_is_an_unknown_topic_and_no_resume_point():
+    # str.isdigit() accepts '³', which int() refuses: both parsers must say no before int().
+    with pytest.raises(ValueError, match="Unknown live topic"):
+        parse_keys("variant:³")
+    assert live_stream._since(RequestFactory().get("/live/", {"since": "³"})) is None
+    assert live_stream._since(RequestFactory().get("/live/", {"since": "42"})) == 42
 
 
 @pytest.mark.django_db

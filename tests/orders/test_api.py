@@ -122,6 +122,17 @@ def test_list_and_detail_are_scoped_to_your_locations(
     assert api_client_for(other_manager).get("/api/v1/orders/").json() == []
 
 
+def test_a_search_with_a_non_ascii_digit_finds_nothing_instead_of_failing(network, variant, associate, api_client_for):
+    # '³'.isdigit() is True but int('³') raises: the order-number parser took it for a number (a 500).
+    give_stock(network["store"], variant, 1)
+    client = api_client_for(associate)
+    client.post("/api/v1/orders/", body(network, variant), format="json", HTTP_IDEMPOTENCY_KEY="k")
+
+    response = client.get("/api/v1/orders/", {"q": "³"})
+    assert (response.status_code, response.json()) == (200, [])
+    assert len(client.get("/api/v1/orders/", {"q": f"SO-{Order.objects.get().pk}"}).json()) == 1
+
+
 def test_warehouse_picks_packs_and_ships_through_the_api(
     network, variant, associate, customer, warehouse_operator, api_client_for
 ):

@@ -9,7 +9,7 @@ from django.utils import timezone
 from inventory import services as stock
 from inventory.models import Reservation, ReservationStatus, StockLevel
 from orders import services
-from orders.errors import ApprovalRejectedError, ApprovalRequiredError, CartError, OutOfStockError
+from orders.errors import ApprovalRejectedError, ApprovalRequiredError, CartError, InvalidOrderError, OutOfStockError
 from orders.models import Cart, CartHold, CartLine, FulfilmentKind, Order
 from orders.pricing import Discount
 from tests.factories.orders import card, give_stock
@@ -168,3 +168,5 @@ def test_manager_credentials_and_pin_approve(network, manager, store):
     assert services.manager_approve(pin="2468", location_id=store.pk) == manager
     with pytest.raises(ApprovalRejectedError):
         services.manager_approve(pin="0000", location_id=store.pk)
+    with pytest.raises(InvalidOrderError, match="4 to 8 digits"):
+        services.manager_pin_set(user=manager, pin="²⁴⁶⁸")

@@ -191,6 +191,11 @@ def test_card_needs_last_four_digits(network, variant, associate):
         place(
             associate, draft(location=network["store"], lines=[take_now(variant)], tenders=[card("49.00", last4="12")])
         )
+    with pytest.raises(InvalidTenderError):
+        place(
+            associate,
+            draft(location=network["store"], lines=[take_now(variant)], tenders=[card("49.00", last4="¹²³⁴")]),
+        )
 
 
 def test_not_enough_anywhere_says_where_it_is(network, variant, associate, customer):
