@@ -6,6 +6,7 @@ Selected with OMNI_ROOT_URLCONF=bench.urls by bench/common.py's server; never in
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
+from omni.urls import handler404, handler500  # noqa: F401 (Django reads them from the root URLconf)
 from omni.urls import urlpatterns as omni_urlpatterns
 
 

@@ -21,7 +21,7 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 LOCATION_SESSION_KEY = "omni_location_id"
 
 
-def _is_api(request: HttpRequest) -> bool:
+def is_api_request(request: HttpRequest) -> bool:
     """Under /api/: answers in JSON and in UTC, whoever asks."""
     return request.path.startswith("/api/")
 
@@ -77,7 +77,7 @@ class CurrentLocationMiddleware:
                 user=user, chosen_id=request.session.get(LOCATION_SESSION_KEY)
             )
         location = request.location  # type: ignore[attr-defined]
-        if location is None or _is_api(request):
+        if location is None or is_api_request(request):
             return self.get_response(request)
         with timezone.override(location.zone):  # the lane serves other requests next: restored after
             return self.get_response(request)
@@ -104,7 +104,7 @@ class ApplicationErrorMiddleware:
         if not isinstance(exception, ApplicationError):
             return None
         status = exception.status_code
-        if _is_api(request):
+        if is_api_request(request):
             return JsonResponse(exception.as_dict(), status=status)
         if getattr(request, "htmx", False):
             response = HttpResponse(exception.message, status=status, content_type="text/plain; charset=utf-8")

@@ -29,3 +29,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     *(path("", include(f"{app}.urls", namespace=app)) for app in APPS if app != "online"),
 ]
+
+handler404 = views.not_found
+handler500 = views.server_error

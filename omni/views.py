@@ -1,4 +1,4 @@
-"""Platform pages: home, sign in/out, location switcher, health probes."""
+"""Platform pages: home, sign in/out, location switcher, health probes, the 404 and 500 answers."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from omni.errors import ApplicationError
 from omni.http import client_ip
-from omni.middleware import LOCATION_SESSION_KEY
+from omni.middleware import LOCATION_SESSION_KEY, is_api_request
 from omni.services import user_authenticate, user_switch_location
 
 
@@ -114,3 +115,24 @@ def _check_broker() -> str:
         return "ok"
     except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
         return f"error: {type(exc).__name__}"
+
+
+# --- Errors Django raises itself (no URL matched, an exception no view caught) --------------------------
+# Under /api/ they answer in the API's own shape ({"code", "message", "extra"}), as DRF's errors do,
+# so a client never has to parse an HTML page; elsewhere the templates 404.html and 500.html.
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if is_api_request(request):
+        message = f"No API endpoint at {request.path[:200]} (see /api/docs/)."
+        return JsonResponse({"code": "not_found", "message": message, "extra": {}}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if is_api_request(request):
+        request_id = getattr(request, "request_id", "")
+        message = "Omni had a problem with this request. Quote the request id when you report it."
+        body = {"code": "server_error", "message": message, "extra": {"request_id": request_id}}
+        return JsonResponse(body, status=500)
+    return defaults.server_error(request)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.urls import get_resolver
 
 from omni.logging import request_id_var
 
@@ -186,3 +187,31 @@ def test_production_starts_with_a_secret_key_and_secure_cookies(tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "True", "True", "True", "['omni.example']"]
+
+
+@pytest.mark.django_db
+def test_an_unknown_api_url_is_a_json_404_in_the_apis_shape(client, associate):
+    client.force_login(associate)
+    api = client.get("/api/v1/customers/null,null/")
+    page = client.get("/no-such-page/")
+
+    assert (api.status_code, api["Content-Type"]) == (404, "application/json")
+    assert api.json()["code"] == "not_found" and "/api/v1/customers/null,null/" in api.json()["message"]
+    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
+    assert "That page does not exist" in page.content.decode()
+
+
+def test_an_unexpected_error_under_the_api_is_a_json_500_with_the_request_id(rf):
+    handler = get_resolver().resolve_error_handler(500)  # what Django calls when a view raises
+    api_request, page_request = rf.get("/api/v1/customers/"), rf.get("/stock/")
+    api_request.request_id = "req-123"
+
+    api, page = handler(api_request), handler(page_request)
+
+    assert (api.status_code, api["Content-Type"]) == (500, "application/json")
+    assert json.loads(api.content) == {
+        "code": "server_error",
+        "message": "Omni had a problem with this request. Quote the request id when you report it.",
+        "extra": {"request_id": "req-123"},
+    }
+    assert page.status_code == 500 and b"Something went wrong" in page.content
