@@ -14,13 +14,14 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from omni.roles import MANAGERS, STORE_STAFF, Role, ensure_location, ensure_role, is_admin
+from omni.schema import error_responses
 
 from . import selectors, services
 from .models import ConsentChannel, Customer, CustomerStatus, IdentityKind, MatchReason, MatchStatus
@@ -43,17 +44,6 @@ def _location_for_write(request: Request, location_id: int | None) -> int | None
 
 
 # --- Shared pieces --------------------------------------------------------------------------------
-
-
-@extend_schema_serializer(component_name="CustomerError")
-class ErrorOutput(serializers.Serializer):
-    code = serializers.CharField(help_text="Stable machine-readable code, e.g. duplicate_email.")
-    message = serializers.CharField(help_text="For people; never repeats personal data.")
-    extra = serializers.DictField(help_text="Details, e.g. {fields: {email: message}}.")
-
-
-def _errors(*statuses: int) -> dict[int, OpenApiResponse]:
-    return {code: OpenApiResponse(ErrorOutput, description="Error") for code in statuses}
 
 
 @extend_schema_serializer(component_name="CustomerSummary")
@@ -134,7 +124,7 @@ class CustomerListApi(CustomersApi):
             OpenApiParameter("q", str, required=True, description="At least 2 characters."),
             OpenApiParameter("limit", int, required=False, description="1-50, default 10."),
         ],
-        responses={200: SummaryOutput(many=True), **_errors(403)},
+        responses={200: SummaryOutput(many=True), **error_responses(403)},
     )
     def get(self, request: Request) -> Response:
         ensure_role(request.user, *STORE_STAFF)
@@ -149,7 +139,7 @@ class CustomerListApi(CustomersApi):
         operation_id="customers_create",
         summary="Create a customer (a name and a phone or an email; consent only when given)",
         request=CreateInput,
-        responses={201: CustomerOutput, **_errors(400, 403, 409)},
+        responses={201: CustomerOutput, **error_responses(400, 403, 409)},
     )
     def post(self, request: Request) -> Response:
         ensure_role(request.user, *STORE_STAFF)
@@ -196,7 +186,7 @@ class CustomerDetailApi(CustomersApi):
     @extend_schema(
         operation_id="customers_get",
         summary="One customer (a merged record answers with merged_into)",
-        responses={200: CustomerOutput, **_errors(403, 404)},
+        responses={200: CustomerOutput, **error_responses(403, 404)},
     )
     def get(self, request: Request, customer_id: int) -> Response:
         ensure_role(request.user, *STORE_STAFF)
@@ -206,7 +196,7 @@ class CustomerDetailApi(CustomersApi):
         operation_id="customers_update",
         summary="Change profile fields (only those sent)",
         request=UpdateInput,
-        responses={200: CustomerOutput, **_errors(400, 403, 404, 409)},
+        responses={200: CustomerOutput, **error_responses(400, 403, 404, 409)},
     )
     def patch(self, request: Request, customer_id: int) -> Response:
         ensure_role(request.user, *STORE_STAFF)
@@ -241,7 +231,7 @@ class CustomerConsentApi(CustomersApi):
         operation_id="customers_consent",
         summary="Give or withdraw marketing consent for one channel (kept in the consent history)",
         request=ConsentInput,
-        responses={200: ConsentOutput, **_errors(400, 403, 404, 409)},
+        responses={200: ConsentOutput, **error_responses(400, 403, 404, 409)},
     )
     def post(self, request: Request, customer_id: int) -> Response:
         ensure_role(request.user, *STORE_STAFF)
@@ -293,7 +283,7 @@ class CustomerLoyaltyApi(CustomersApi):
     @extend_schema(
         operation_id="customers_loyalty",
         summary="Points balance, tier and the latest ledger entries",
-        responses={200: LoyaltyOutput, **_errors(403, 404)},
+        responses={200: LoyaltyOutput, **error_responses(403, 404)},
     )
     def get(self, request: Request, customer_id: int) -> Response:
         ensure_role(request.user, *STORE_STAFF)
@@ -320,13 +310,13 @@ class MatchReviewListApi(CustomersApi):
         operation_id="customers_reviews",
         summary="Records that may be one person, waiting for a manager",
         parameters=[OpenApiParameter("status", str, enum=MatchStatus.values, required=False)],
-        responses={200: ReviewOutput(many=True), **_errors(403)},
+        responses={200: ReviewOutput(many=True), **error_responses(403)},
     )
     def get(self, request: Request) -> Response:
         ensure_role(request.user, *MANAGERS)
         wanted = request.query_params.get("status", MatchStatus.OPEN)
-        if wanted not in MatchStatus.values:
-            wanted = MatchStatus.OPEN
+        if wanted not in MatchStatus.values:  # a filter silently dropped would list the wrong reviews
+            raise exceptions.ValidationError({"status": [f"One of: {', '.join(MatchStatus.values)}."]})
         return Response(ReviewOutput(selectors.match_review_list(status=wanted), many=True).data)
 
 
@@ -335,7 +325,7 @@ class MatchReviewDismissApi(CustomersApi):
         operation_id="customers_review_dismiss",
         summary="The two records are different people: close the review, change nothing",
         request=None,
-        responses={200: ReviewOutput, **_errors(403, 404, 409)},
+        responses={200: ReviewOutput, **error_responses(403, 404, 409)},
     )
     def post(self, request: Request, review_id: int) -> Response:
         ensure_role(request.user, *MANAGERS)
@@ -366,7 +356,7 @@ class CustomerMergeApi(CustomersApi):
         operation_id="customers_merge",
         summary="Merge a duplicate into the record kept: orders, points and consents are kept",
         request=MergeInput,
-        responses={201: MergeOutput, **_errors(400, 403, 404, 409)},
+        responses={201: MergeOutput, **error_responses(400, 403, 404, 409)},
     )
     def post(self, request: Request) -> Response:
         ensure_role(request.user, Role.MANAGER)
@@ -387,7 +377,10 @@ class CustomerExportApi(CustomersApi):
     @extend_schema(
         operation_id="customers_export",
         summary="Everything held about a customer, as JSON (audited)",
-        responses={200: OpenApiResponse(description="omni.customer-export/1 document"), **_errors(403, 404, 409)},
+        responses={
+            200: OpenApiResponse(description="omni.customer-export/1 document"),
+            **error_responses(403, 404, 409),
+        },
     )
     def get(self, request: Request, customer_id: int) -> Response:
         ensure_role(request.user, Role.MANAGER)
@@ -412,7 +405,7 @@ class CustomerEraseApi(CustomersApi):
         operation_id="customers_erase",
         summary="Erase personal data (sales and points stay, anonymous); idempotent",
         request=EraseInput,
-        responses={200: CustomerOutput, **_errors(400, 403, 404, 409)},
+        responses={200: CustomerOutput, **error_responses(400, 403, 404, 409)},
     )
     def post(self, request: Request, customer_id: int) -> Response:
         ensure_role(request.user, Role.MANAGER)

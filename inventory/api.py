@@ -53,6 +53,7 @@ from omni.roles import (
     holds_role,
     user_location_ids,
 )
+from omni.schema import error_responses
 from omni.token_cache import token_cache
 
 from . import selectors, services
@@ -184,17 +185,6 @@ class InventoryApi(APIView):
 # --- Shared pieces --------------------------------------------------------------------------------
 
 
-@extend_schema_serializer(component_name="InventoryError")
-class ErrorOutput(serializers.Serializer):
-    code = serializers.CharField(help_text="Stable machine-readable code, e.g. insufficient_stock.")
-    message = serializers.CharField(help_text="For people.")
-    extra = serializers.DictField(help_text="Details, e.g. what is available where.")
-
-
-def _errors(*statuses: int) -> dict[int, OpenApiResponse]:
-    return {code: OpenApiResponse(ErrorOutput, description="Error") for code in statuses}
-
-
 IDEMPOTENCY_HEADER = OpenApiParameter(
     name="Idempotency-Key",
     location=OpenApiParameter.HEADER,
@@ -277,7 +267,7 @@ class OperationOutput(serializers.Serializer):
 OPERATION_RESPONSES = {
     201: OperationOutput,
     200: OpenApiResponse(OperationOutput, description="A repeat of an earlier request (same key)."),
-    **_errors(400, 403, 404, 409),
+    **error_responses(400, 403, 404, 409),
 }
 
 
@@ -389,7 +379,7 @@ class AvailabilityApi(InventoryApi):
                     "totals": TotalsOutput(),
                 },
             ),
-            **_errors(400, 403, 404),
+            **error_responses(400, 403, 404),
         },
         tags=["inventory"],
     )
@@ -488,7 +478,7 @@ class LocationListApi(InventoryApi):
     @extend_schema(
         operation_id="locations_list",
         summary="Active locations",
-        responses={200: OutputSerializer(many=True), **_errors(403)},
+        responses={200: OutputSerializer(many=True), **error_responses(403)},
         tags=["inventory"],
     )
     def get(self, request: Request) -> Response:
@@ -553,7 +543,7 @@ class LocationStockApi(InventoryApi):
                     "results": OutputSerializer(many=True),
                 },
             ),
-            **_errors(400, 403, 404),
+            **error_responses(400, 403, 404),
         },
         tags=["inventory"],
     )
@@ -717,7 +707,7 @@ class StockCountApi(InventoryApi):
                 },
             ),
             200: OpenApiResponse(description="A repeat of an earlier request (same key): the first result."),
-            **_errors(400, 403, 404, 409),
+            **error_responses(400, 403, 404, 409),
         },
         tags=["inventory"],
     )
@@ -861,7 +851,7 @@ class ReservationCreateApi(InventoryApi):
         responses={
             201: OutputSerializer,
             200: OpenApiResponse(OutputSerializer, description="A repeat of an earlier request (same key)."),
-            **_errors(400, 403, 404, 409),
+            **error_responses(400, 403, 404, 409),
         },
         tags=["inventory"],
     )
@@ -897,7 +887,7 @@ class ReservationReleaseApi(InventoryApi):
         operation_id="stock_reservation_release",
         summary="Release a hold",
         request=None,
-        responses={200: ReservationOutput, **_errors(403, 404, 409)},
+        responses={200: ReservationOutput, **error_responses(403, 404, 409)},
         tags=["inventory"],
     )
     def post(self, request: Request, reservation_id: int) -> Response:
@@ -962,7 +952,7 @@ class LedgerApi(InventoryApi):
                     "results": OutputSerializer(many=True),
                 },
             ),
-            **_errors(400, 403, 404),
+            **error_responses(400, 403, 404),
         },
         tags=["inventory"],
     )

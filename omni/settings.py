@@ -301,6 +301,8 @@ SPECTACULAR_SETTINGS = {
     },
     # Swagger UI comes from static/vendor (scripts/vendor_frontend.sh), never from a CDN; the split
     # view serves its init script as a file so the page needs no inline script (CSP).
+    # The errors any request can meet (400, 401, 404, 429) on every operation: omni/schema.py.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "omni.schema.add_common_errors"],
     "SWAGGER_UI_DIST": f"{STATIC_URL}vendor/swagger-ui",
     "SWAGGER_UI_FAVICON_HREF": f"{STATIC_URL}vendor/swagger-ui/favicon-32x32.png",
     # validatorUrl null: Swagger UI would otherwise fetch a badge from validator.swagger.io.

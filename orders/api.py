@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import Prefetch
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.parsers import JSONParser
@@ -37,6 +37,7 @@ from omni.roles import (
     has_role,
     user_location_ids,
 )
+from omni.schema import error_responses
 
 from . import selectors, services
 from .errors import FulfilmentNotFoundError, InvalidOrderError, OrderNotFoundError
@@ -52,17 +53,6 @@ class OrdersApi(APIView):
     # orders endpoint checks both.
     authentication_classes = [RoleTokenAuthentication, SessionAuthentication]
     parser_classes = [JSONParser]
-
-
-@extend_schema_serializer(component_name="OrdersError")
-class ErrorOutput(serializers.Serializer):
-    code = serializers.CharField(help_text="Stable machine-readable code, e.g. insufficient_stock.")
-    message = serializers.CharField(help_text="For people; for stock, says where else it is available.")
-    extra = serializers.DictField()
-
-
-def _errors(*codes: int) -> dict[int, OpenApiResponse]:
-    return {code: OpenApiResponse(ErrorOutput, description="Error") for code in codes}
 
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
@@ -383,7 +373,7 @@ class OrderPlaceApi(OrdersApi):
         responses={
             201: PlacedOrderOutput,
             200: OpenApiResponse(PlacedOrderOutput, description="A repeat of the same Idempotency-Key."),
-            **_errors(400, 403, 409),
+            **error_responses(400, 403, 409),
         },
     )
     def post(self, request: Request) -> Response:
@@ -495,7 +485,7 @@ class OrderListApi(OrdersApi):
             OpenApiParameter("q", str, description="An order number, a customer email or name."),
             OpenApiParameter("limit", int, description="At most 200 (default 50)."),
         ],
-        responses={200: OrderSummaryOutput(many=True), **_errors(400, 403)},
+        responses={200: OrderSummaryOutput(many=True), **error_responses(400, 403)},
     )
     def get(self, request: Request) -> Response:
         ensure_role(request.user, *STOCK_STAFF)
@@ -524,7 +514,7 @@ class OrderDetailApi(OrdersApi):
     @extend_schema(
         operation_id="orders_detail",
         summary="One order with lines, fulfilments, payments and its timeline",
-        responses={200: OrderOutput, **_errors(403, 404)},
+        responses={200: OrderOutput, **error_responses(403, 404)},
     )
     def get(self, request: Request, number: str) -> Response:
         ensure_role(request.user, *STOCK_STAFF)
@@ -550,7 +540,7 @@ class OrderCancelApi(OrdersApi):
         operation_id="orders_cancel",
         summary="Cancel an order or some of its lines (refunds to the original tenders)",
         request=CancelInput,
-        responses={200: OrderOutput, **_errors(400, 403, 404, 409)},
+        responses={200: OrderOutput, **error_responses(400, 403, 404, 409)},
     )
     def post(self, request: Request, number: str) -> Response:
         ensure_role(request.user, *STORE_STAFF)
@@ -586,7 +576,7 @@ class OrderReturnApi(OrdersApi):
         summary="Return or exchange items at any store (refunds to the original tenders)",
         parameters=[IDEMPOTENCY_HEADER],
         request=ReturnInput,
-        responses={201: OrderOutput, **_errors(400, 403, 404, 409)},
+        responses={201: OrderOutput, **error_responses(400, 403, 404, 409)},
     )
     def post(self, request: Request, number: str) -> Response:
         key = _key(request)
@@ -649,7 +639,7 @@ class FulfilmentQueueApi(OrdersApi):
         operation_id="fulfilments_queue",
         summary="A location's fulfilment queue: to pick, pack and ship; pickups; stock sent for pickups",
         parameters=[OpenApiParameter("location_id", int, required=True)],
-        responses={200: FulfilmentQueueOutput, **_errors(400, 403)},
+        responses={200: FulfilmentQueueOutput, **error_responses(400, 403)},
     )
     def get(self, request: Request) -> Response:
         try:
@@ -682,7 +672,7 @@ class FulfilmentPickApi(_FulfilmentAction):
         operation_id="fulfilments_pick",
         summary="Confirm one unit by its scan",
         request=PickInput,
-        responses={200: FulfilmentPickOutput, **_errors(400, 403, 404, 409)},
+        responses={200: FulfilmentPickOutput, **error_responses(400, 403, 404, 409)},
     )
     def post(self, request: Request, fulfilment_id: int) -> Response:
         _fulfilment_for(request, fulfilment_id, at="source")
@@ -706,7 +696,7 @@ class FulfilmentPackApi(_FulfilmentAction):
         operation_id="fulfilments_pack",
         summary="Packed (every unit picked)",
         request=None,
-        responses={200: FulfilmentOutput, **_errors(403, 404, 409)},
+        responses={200: FulfilmentOutput, **error_responses(403, 404, 409)},
     )
     def post(self, request: Request, fulfilment_id: int) -> Response:
         _fulfilment_for(request, fulfilment_id, at="source")
@@ -723,7 +713,7 @@ class FulfilmentShipApi(_FulfilmentAction):
         operation_id="fulfilments_ship",
         summary="Shipped with a carrier and tracking number (emails the customer)",
         request=ShipInput,
-        responses={200: FulfilmentOutput, **_errors(400, 403, 404, 409)},
+        responses={200: FulfilmentOutput, **error_responses(400, 403, 404, 409)},
     )
     def post(self, request: Request, fulfilment_id: int) -> Response:
         _fulfilment_for(request, fulfilment_id, at="source")
@@ -738,7 +728,7 @@ class FulfilmentDeliverApi(_FulfilmentAction):
         operation_id="fulfilments_deliver",
         summary="Delivered (the carrier says so)",
         request=None,
-        responses={200: FulfilmentOutput, **_errors(403, 404, 409)},
+        responses={200: FulfilmentOutput, **error_responses(403, 404, 409)},
     )
     def post(self, request: Request, fulfilment_id: int) -> Response:
         _fulfilment_for(request, fulfilment_id, at="source")
@@ -751,7 +741,7 @@ class FulfilmentReadyApi(_FulfilmentAction):
         operation_id="fulfilments_ready",
         summary="Ready for pickup (emails the customer a collection code)",
         request=None,
-        responses={200: FulfilmentOutput, **_errors(403, 404, 409)},
+        responses={200: FulfilmentOutput, **error_responses(403, 404, 409)},
     )
     def post(self, request: Request, fulfilment_id: int) -> Response:
         _fulfilment_for(request, fulfilment_id, at="pickup")
@@ -767,7 +757,7 @@ class FulfilmentCollectApi(_FulfilmentAction):
         operation_id="fulfilments_collect",
         summary="Collected (the code is checked)",
         request=CollectInput,
-        responses={200: FulfilmentOutput, **_errors(400, 403, 404, 409)},
+        responses={200: FulfilmentOutput, **error_responses(400, 403, 404, 409)},
     )
     def post(self, request: Request, fulfilment_id: int) -> Response:
         _fulfilment_for(request, fulfilment_id, at="pickup")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
@@ -20,23 +20,13 @@ from rest_framework.views import APIView
 from inventory.models import Location
 from omni.errors import ApplicationError, ForbiddenError
 from omni.roles import MANAGERS, STOCK_STAFF, Role, can_act_at, ensure_role, user_location_ids
+from omni.schema import error_responses
 
 from . import selectors, services
 from .errors import TransferNotFoundError
 from .models import Transfer, TransferSource, TransferStatus
 
 MAX_LINES = 5000
-
-
-@extend_schema_serializer(component_name="TransferError")
-class ErrorOutput(serializers.Serializer):
-    code = serializers.CharField(help_text="Stable machine-readable code, e.g. transfer_wrong_state.")
-    message = serializers.CharField(help_text="For people.")
-    extra = serializers.DictField(help_text="Details.")
-
-
-def _errors(*statuses: int) -> dict[int, OpenApiResponse]:
-    return {code: OpenApiResponse(ErrorOutput, description="Error") for code in statuses}
 
 
 class TransferLocationOutput(serializers.Serializer):
@@ -177,7 +167,7 @@ class TransferListApi(TransfersApi):
             OpenApiParameter("source", str, enum=TransferSource.values),
             OpenApiParameter("limit", int, description="At most this many, newest first (default 100, max 500)."),
         ],
-        responses={200: TransferOutput(many=True), **_errors(400, 403)},
+        responses={200: TransferOutput(many=True), **error_responses(400, 403)},
     )
     def get(self, request: Request) -> Response:
         """Transfers to or from the locations you work for, newest first."""
@@ -221,7 +211,9 @@ class TransferListApi(TransfersApi):
 
 
 class TransferDetailApi(TransfersApi):
-    @extend_schema(operation_id="transfers_retrieve", responses={200: TransferDetailOutput, **_errors(403, 404)})
+    @extend_schema(
+        operation_id="transfers_retrieve", responses={200: TransferDetailOutput, **error_responses(403, 404)}
+    )
     def get(self, request: Request, transfer_id: int) -> Response:
         """One transfer: lines (with the planner's why), timeline and the plan run's inputs."""
         _transfer(request, transfer_id, where="either", roles=STOCK_STAFF)
@@ -230,7 +222,9 @@ class TransferDetailApi(TransfersApi):
 
 class TransferApproveApi(TransfersApi):
     @extend_schema(
-        operation_id="transfers_approve", request=None, responses={200: TransferDetailOutput, **_errors(403, 404, 409)}
+        operation_id="transfers_approve",
+        request=None,
+        responses={200: TransferDetailOutput, **error_responses(403, 404, 409)},
     )
     def post(self, request: Request, transfer_id: int) -> Response:
         """Approve a proposal (a manager of the origin or the destination): holds the units at the origin."""
@@ -243,7 +237,7 @@ class TransferRejectApi(TransfersApi):
     @extend_schema(
         operation_id="transfers_reject",
         request=TransferNoteInput,
-        responses={200: TransferDetailOutput, **_errors(403, 404, 409)},
+        responses={200: TransferDetailOutput, **error_responses(403, 404, 409)},
     )
     def post(self, request: Request, transfer_id: int) -> Response:
         """Turn a proposal down (a manager of the origin or the destination)."""
@@ -258,7 +252,7 @@ class TransferCancelApi(TransfersApi):
     @extend_schema(
         operation_id="transfers_cancel",
         request=TransferNoteInput,
-        responses={200: TransferDetailOutput, **_errors(403, 404, 409)},
+        responses={200: TransferDetailOutput, **error_responses(403, 404, 409)},
     )
     def post(self, request: Request, transfer_id: int) -> Response:
         """Cancel before dispatch (a manager of the origin or the destination): held units are released."""
@@ -273,7 +267,7 @@ class TransferDispatchApi(TransfersApi):
     @extend_schema(
         operation_id="transfers_dispatch",
         request=TransferLinesInput,
-        responses={200: TransferDetailOutput, **_errors(400, 403, 404, 409)},
+        responses={200: TransferDetailOutput, **error_responses(400, 403, 404, 409)},
     )
     def post(self, request: Request, transfer_id: int) -> Response:
         """The goods leave the origin (stock staff there). `lines` sets what ships per line; without it,
@@ -291,7 +285,7 @@ class TransferReceiveApi(TransfersApi):
     @extend_schema(
         operation_id="transfers_receive",
         request=TransferLinesInput,
-        responses={200: TransferDetailOutput, **_errors(400, 403, 404, 409)},
+        responses={200: TransferDetailOutput, **error_responses(400, 403, 404, 409)},
     )
     def post(self, request: Request, transfer_id: int) -> Response:
         """Book the arrival (stock staff at the destination). `lines` gives the count of EVERY line;

@@ -128,6 +128,12 @@ def test_match_reviews_list_and_dismiss(api_client_for, manager):
     assert [row["reason"] for row in listed] == ["same_phone_other_email"]
     assert dismissed.json()["status"] == "dismissed"
     assert twice.status_code == 409
+    assert [row["status"] for row in api.get(f"{BASE}match-reviews/", {"status": "dismissed"}).json()] == ["dismissed"]
+    unknown = api.get(f"{BASE}match-reviews/", {"status": "AAA"})
+    assert (unknown.status_code, unknown.json()["extra"]["fields"]) == (
+        400,
+        {"status": ["One of: open, merged, dismissed."]},
+    )
 
 
 def test_merging_into_itself_is_a_clear_409(api_client_for, manager):
