@@ -1194,7 +1194,8 @@ def fulfilment_collect(*, actor: Any, fulfilment_id: int, code: str) -> Fulfilme
             raise InvalidTransitionError(kind=fulfilment.kind, current=fulfilment.status, target=Status.COLLECTED)
         if fulfilment.code_attempts >= MAX_CODE_ATTEMPTS:
             raise CollectionCodeError("Too many wrong codes: a manager must send the customer a new code.")
-        if not (code and hmac.compare_digest(code, fulfilment.collection_code)):
+        # Bytes: compare_digest raises TypeError on a str with non-ASCII characters (a 500 for 'é').
+        if not (code and hmac.compare_digest(code.encode(), fulfilment.collection_code.encode())):
             Fulfilment.objects.filter(pk=fulfilment.pk).update(code_attempts=F("code_attempts") + 1)
             wrong = True
         else:

@@ -137,9 +137,9 @@ def test_too_many_wrong_codes_lock_collection_until_a_new_code(network, variant,
     order = place(associate, draft(location=network["store"], customer=customer, lines=[collect(variant)])).order
     fulfilment = Fulfilment.objects.get(order=order)
     services.fulfilment_mark_ready(actor=associate, fulfilment_id=fulfilment.pk)
-    for _ in range(services.MAX_CODE_ATTEMPTS):
+    for wrong in ["x", "é\u0097", *["x"] * (services.MAX_CODE_ATTEMPTS - 2)]:  # non-ASCII: a wrong code too
         with pytest.raises(CollectionCodeError):
-            services.fulfilment_collect(actor=associate, fulfilment_id=fulfilment.pk, code="x")
+            services.fulfilment_collect(actor=associate, fulfilment_id=fulfilment.pk, code=wrong)
     fulfilment.refresh_from_db()
 
     with pytest.raises(CollectionCodeError, match="Too many"):
