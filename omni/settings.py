@@ -173,6 +173,7 @@ if not CELERY_BROKER_URL:
         folder.mkdir(parents=True, exist_ok=True)
     # The host means nothing to this transport; naming one keeps Kombu from warning at every connection.
     CELERY_BROKER_URL = "filesystem://localhost//"
+    CELERY_BROKER_TRANSPORT = "omni.broker:Transport"  # Kombu's, writing each message atomically
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
         "data_folder_in": str(broker_dirs["out"]),
         "data_folder_out": str(broker_dirs["out"]),
