@@ -1151,8 +1151,8 @@ def fulfilment_mark_ready(*, actor: Any, fulfilment_id: int) -> Fulfilment:
     """The goods wait at the pickup counter: a collection code is drawn and emailed to the customer.
 
     Raises PickError while the stock is still on its way from another store (the transfer sync
-    marks it ready when it arrives), InvalidTransitionError for anything but a collect fulfilment
-    before pickup.
+    marks it ready when it arrives) or, once picking started, while units are still to pick;
+    InvalidTransitionError for anything but a collect fulfilment before pickup.
     """
     with transaction.atomic():
         fulfilment = _locked_fulfilment(fulfilment_id)
@@ -1165,6 +1165,9 @@ def fulfilment_mark_ready(*, actor: Any, fulfilment_id: int) -> Fulfilment:
                 "The stock is still on its way from another store: it is marked ready when the transfer arrives.",
                 {"transfer": fulfilment.transfer_ref},
             )
+        missing = sum(max(0, line.open_quantity - line.picked_quantity) for line in _open_lines(fulfilment))
+        if fulfilment.status == Status.PICKING and missing:  # as for packing: once scanning started, finish it
+            raise PickError(f"{missing} unit(s) still to pick before the order is ready.", {"missing": missing})
         _make_ready(fulfilment, actor=actor)
         return fulfilment
 

@@ -132,6 +132,24 @@ def test_collect_here_ready_then_collected_with_the_code(
     assert level(store, variant).on_hand == 0 and level(store, variant).committed == 0
 
 
+def test_a_pickup_half_scanned_is_not_ready_until_every_unit_is_picked(network, variant, associate, customer):
+    store = network["store"]
+    give_stock(store, variant, 2)
+    order = place(associate, draft(location=store, customer=customer, lines=[collect(variant, 2)])).order
+    fulfilment = Fulfilment.objects.get(order=order)
+    services.fulfilment_pick(actor=associate, fulfilment_id=fulfilment.pk, code=variant.sku)
+
+    with pytest.raises(PickError, match="1 unit"):
+        services.fulfilment_mark_ready(actor=associate, fulfilment_id=fulfilment.pk)
+    fulfilment.refresh_from_db()
+    assert (fulfilment.status, fulfilment.collection_code) == (Status.PICKING, "")
+
+    services.fulfilment_pick(actor=associate, fulfilment_id=fulfilment.pk, code=variant.sku)
+    services.fulfilment_mark_ready(actor=associate, fulfilment_id=fulfilment.pk)
+    fulfilment.refresh_from_db()
+    assert fulfilment.status == Status.READY_FOR_PICKUP
+
+
 def test_too_many_wrong_codes_lock_collection_until_a_new_code(network, variant, associate, customer):
     give_stock(network["store"], variant, 1)
     order = place(associate, draft(location=network["store"], customer=customer, lines=[collect(variant)])).order
