@@ -1,16 +1,17 @@
 """Demo insight data (docs/DEMO_DATA.md): season dates, survey answers, stated share of wallet,
 and one nightly run so the insight pages show something on a fresh `make run`.
 
-Runs last (after orders' sales history). Idempotent: seasons by code, one survey per order
-(`order_ref` is unique), a wallet share only for customers without one, and the nightly run only
-when no run has finished yet (a second run would add an InsightRun row).
+Runs last (after orders' sales history). Idempotent: seasons by code, the survey answers and
+shares of wallet only on the first run (later runs would give them to the orders and customers
+created since), and the nightly run only when no run has finished yet (a second run would add an
+InsightRun row).
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -47,50 +48,15 @@ def seed(options: Mapping[str, Any], rng: random.Random, stdout: Any) -> None:
         seasons = [season for season in _seasons(now.date()) if season.code not in existing]
         Season.objects.bulk_create(seasons)
 
-        # Surveys: draw for every order in a fixed order, so the answers are the same on every run.
-        surveys = []
-        answered = set(SurveyResponse.objects.values_list("order_ref", flat=True))
-        orders = (
-            Order.objects.filter(customer__isnull=False)
-            .exclude(status=Status.CANCELLED)
-            .order_by("pk")
-            .values_list("pk", "customer_id", "location_id", "placed_at")
+        # Surveys and shares of wallet once: `make run` seeds on every start, and the orders and
+        # customers added since would shift the draws (demo answers for real orders, more shares).
+        seeded = (
+            SurveyResponse.objects.filter(captured_by_label=ACTOR_LABEL).exists()
+            or WalletShare.objects.filter(recorded_by_label=ACTOR_LABEL).exists()
         )
-        for pk, customer_id, location_id, placed_at in orders.iterator(chunk_size=2000):
-            asked = rng.random() < SURVEY_SHARE
-            happy = rng.random()
-            satisfaction = min(10, max(0, round(8.2 + 2.2 * (happy - 0.5) * 2 + rng.uniform(-1, 1))))
-            recommend = min(10, max(0, round(satisfaction + rng.choice((-2, -1, 0, 0, 1)))))
-            ref = Order(pk=pk).number
-            if asked and ref not in answered:
-                surveys.append(
-                    SurveyResponse(
-                        order_ref=ref,
-                        customer_id=customer_id,
-                        location_id=location_id,
-                        satisfaction=satisfaction,
-                        recommend=recommend,
-                        captured_by_label=ACTOR_LABEL,
-                        created_at=placed_at + timedelta(minutes=3),
-                    )
-                )
+        surveys = [] if seeded else _surveys(rng)
+        shares = [] if seeded else _wallet_shares(rng, now)
         SurveyResponse.objects.bulk_create(surveys, batch_size=2000)
-
-        shares = []
-        stated = set(WalletShare.objects.values_list("customer_id", flat=True))
-        customers = Customer.objects.filter(status=CustomerStatus.ACTIVE).order_by("pk").values_list("pk", flat=True)
-        for customer_id in customers.iterator(chunk_size=2000):
-            asked = rng.random() < WALLET_SHARE
-            share = rng.choice((10, 20, 25, 30, 40, 50, 60, 75, 80, 100))
-            if asked and customer_id not in stated:
-                shares.append(
-                    WalletShare(
-                        customer_id=customer_id,
-                        share_percent=share,
-                        recorded_by_label=ACTOR_LABEL,
-                        recorded_at=now,
-                    )
-                )
         WalletShare.objects.bulk_create(shares, batch_size=2000)
 
     ran = ""
@@ -110,3 +76,51 @@ def seed(options: Mapping[str, Any], rng: random.Random, stdout: Any) -> None:
                 f"  insights: {len(seasons)} seasons, {len(surveys):,} survey answers, "
                 f"{len(shares):,} stated shares of wallet{ran}"
             )
+
+
+def _surveys(rng: random.Random) -> list[SurveyResponse]:
+    """Answers for a share of the orders with a customer, drawn in order number order."""
+    surveys = []
+    answered = set(SurveyResponse.objects.values_list("order_ref", flat=True))
+    orders = (
+        Order.objects.filter(customer__isnull=False)
+        .exclude(status=Status.CANCELLED)
+        .order_by("pk")
+        .values_list("pk", "customer_id", "location_id", "placed_at")
+    )
+    for pk, customer_id, location_id, placed_at in orders.iterator(chunk_size=2000):
+        asked = rng.random() < SURVEY_SHARE
+        happy = rng.random()
+        satisfaction = min(10, max(0, round(8.2 + 2.2 * (happy - 0.5) * 2 + rng.uniform(-1, 1))))
+        recommend = min(10, max(0, round(satisfaction + rng.choice((-2, -1, 0, 0, 1)))))
+        ref = Order(pk=pk).number
+        if asked and ref not in answered:
+            surveys.append(
+                SurveyResponse(
+                    order_ref=ref,
+                    customer_id=customer_id,
+                    location_id=location_id,
+                    satisfaction=satisfaction,
+                    recommend=recommend,
+                    captured_by_label=ACTOR_LABEL,
+                    created_at=placed_at + timedelta(minutes=3),
+                )
+            )
+    return surveys
+
+
+def _wallet_shares(rng: random.Random, now: datetime) -> list[WalletShare]:
+    """A stated share of wallet for a share of the active customers without one."""
+    shares = []
+    stated = set(WalletShare.objects.values_list("customer_id", flat=True))
+    customers = Customer.objects.filter(status=CustomerStatus.ACTIVE).order_by("pk").values_list("pk", flat=True)
+    for customer_id in customers.iterator(chunk_size=2000):
+        asked = rng.random() < WALLET_SHARE
+        share = rng.choice((10, 20, 25, 30, 40, 50, 60, 75, 80, 100))
+        if asked and customer_id not in stated:
+            shares.append(
+                WalletShare(
+                    customer_id=customer_id, share_percent=share, recorded_by_label=ACTOR_LABEL, recorded_at=now
+                )
+            )
+    return shares

@@ -54,6 +54,32 @@ def test_demo_seeds_once_and_a_second_run_changes_nothing(store, shirt):
     assert all(0 <= s.satisfaction <= 10 and 0 <= s.recommend <= 10 for s in SurveyResponse.objects.all())
 
 
+def test_a_second_seed_after_the_shop_was_used_adds_no_demo_answers(store, shirt):
+    # make run seeds on every start; sales and customers added in between shifted the random draws,
+    # so every restart gave more customers a stated share of wallet and real orders demo surveys.
+    customers = [make_customer() for _ in range(40)]
+    for i, customer in enumerate(customers):
+        make_sale(
+            location=store,
+            customer=customer,
+            placed_at=timezone.now() - timezone.timedelta(days=3 + i),
+            lines=[(shirt, 1, "30.00")],
+        )
+    demo.seed({"verbosity": 0}, random.Random("42:insights"), Out())
+    first = (set(SurveyResponse.objects.values_list("order_ref", flat=True)), _wallet_customers())
+
+    newcomers = [make_customer() for _ in range(40)]
+    for customer in [*newcomers, *customers]:
+        make_sale(location=store, customer=customer, placed_at=timezone.now(), lines=[(shirt, 1, "30.00")])
+    demo.seed({"verbosity": 0}, random.Random("42:insights"), Out())
+
+    assert (set(SurveyResponse.objects.values_list("order_ref", flat=True)), _wallet_customers()) == first
+
+
+def _wallet_customers() -> set[int]:
+    return set(WalletShare.objects.values_list("customer_id", flat=True))
+
+
 def test_admin_lists_open_and_derived_rows_cannot_be_changed(admin_user):
     client = Client()
     client.force_login(admin_user)
