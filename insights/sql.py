@@ -204,6 +204,8 @@ WITH sold AS (
            COALESCE(st.on_hand, 0) AS on_hand, COALESCE(so.units, 0) AS units, COALESCE(so.recent, 0) AS recent,
            CASE WHEN a.first_day IS NULL THEN 0 ELSE (%(cutoff_day)s - a.first_day) / 7 END AS weeks_on_sale,
            CASE WHEN se.id IS NULL THEN NULL
+                WHEN %(cutoff_day)s >= {epoch_day("se.ends_on")} THEN 1.0
+                WHEN %(cutoff_day)s <= {epoch_day("se.starts_on")} THEN 0.0
                 ELSE (%(cutoff_day)s - {epoch_day("se.starts_on")}) * 1.0
                      / ({epoch_day("se.ends_on")} - {epoch_day("se.starts_on")}) END AS season_elapsed
     FROM cell c

@@ -135,6 +135,19 @@ def test_a_dated_season_decides_what_is_late(store, cutoff):
     assert StockPerformance.objects.exclude(run=run).count() == 0  # older snapshots are replaced
 
 
+@pytest.mark.parametrize(("starts", "ends", "elapsed"), [(-200, -20, 1.0), (10, 100, 0.0)])
+def test_a_season_over_or_not_begun_is_all_or_nothing_gone(store, cutoff, starts, ends, elapsed):
+    # A season that ended read "153% of season" on the sell-through page.
+    variant = VariantFactory(product=ProductFactory(season="SS26"))
+    stock.stock_receive(actor=SYSTEM, location_id=store.pk, variant_id=variant.pk, quantity=5)
+    today = cutoff.date()
+    Season.objects.create(code="SS26", starts_on=today + timedelta(days=starts), ends_on=today + timedelta(days=ends))
+
+    run = insight_run_nightly(as_of=cutoff)
+
+    assert StockPerformance.objects.get(run=run, product=variant.product).season_elapsed == pytest.approx(elapsed)
+
+
 def test_a_collapsing_category_at_a_store_is_flagged_once(store, other_store, sizes, shirt, cutoff):
     # given 30 tops a week for eight weeks at one store, then 4 last week; steady sales elsewhere
     for week in range(1, 9):
