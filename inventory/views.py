@@ -291,7 +291,7 @@ def stock_adjust(request: HtmxHttpRequest) -> HttpResponse:
         errors["code"] = "Scan or type the SKU or barcode."
     elif variant is None:
         errors["code"] = f"No product with SKU or barcode {values['code']}."
-    delta = _int(values["delta"]) if re.fullmatch(r"[+-]?\d{1,9}", values["delta"]) else None
+    delta = _int(values["delta"]) if re.fullmatch(r"[+-]?[0-9]{1,30}", values["delta"]) else None
     if delta is None:
         errors["delta"] = "Enter a whole number, e.g. -2 or 3."
     elif delta == 0:

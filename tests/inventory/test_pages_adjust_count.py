@@ -88,6 +88,8 @@ def test_a_double_tap_adjusts_once(as_manager, store, variant):
         ({"code": "ADJ-1", "delta": "two"}, "delta", "whole number"),
         ({"code": "ADJ-1", "delta": "1.5"}, "delta", "whole number"),
         ({"code": "ADJ-1", "delta": "999999999"}, "delta", "At most"),
+        ({"code": "ADJ-1", "delta": "-99999999999"}, "delta", "At most"),  # too large, not "not a number"
+        ({"code": "ADJ-1", "delta": "³"}, "delta", "whole number"),
         ({"code": "NOPE-404", "delta": "1"}, "code", "No product with SKU or barcode NOPE-404"),
         ({"code": "", "delta": "1"}, "code", "Scan or type"),
         ({"code": "ADJ-1", "delta": "1", "reason_code": "because"}, "reason_code", "Choose a reason"),
