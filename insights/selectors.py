@@ -158,13 +158,22 @@ class CustomerInsightCard:
     latest_survey: SurveyResponse | None
     wallet_share: WalletShare | None
 
+    @property
+    def bought_since(self) -> datetime | None:
+        """The customer's last purchase when it came after the sales the insight read (the card
+        would otherwise call someone who bought today lapsed, beside a header saying today)."""
+        last = self.customer.last_purchase_at
+        if self.insight is None or last is None or last < self.insight.run.as_of:
+            return None
+        return last
+
 
 def customer_insight_card(*, customer_id: int) -> CustomerInsightCard | None:
     """The customer's insight, loyalty tier, survey scores and stated share of wallet (5 queries)."""
     customer = Customer.objects.select_related("loyalty").filter(pk=customer_id).first()
     if customer is None:
         return None
-    insight = CustomerInsight.objects.select_related("last_location").filter(customer_id=customer_id).first()
+    insight = CustomerInsight.objects.select_related("last_location", "run").filter(customer_id=customer_id).first()
     surveys = SurveyResponse.objects.filter(customer_id=customer_id)
     stats = surveys.aggregate(count=Count("pk"), satisfaction=Avg("satisfaction"), recommend=Avg("recommend"))
     latest = surveys.order_by("-created_at", "-id").first() if stats["count"] else None

@@ -93,6 +93,23 @@ def test_the_full_page_and_the_checkout_badge(associate, scored):
     assert 'id="customer-insight"' not in badge.content.decode()
 
 
+def test_the_card_names_the_sales_it_read_and_a_purchase_made_since(associate, scored):
+    # A customer who bought today read "Lapsed, last 49 days ago, as of <today>" beside a header
+    # saying "last visit today": the card now says what it read and that they bought again.
+    customer = scored[DRIFTING]
+    insight = CustomerInsight.objects.select_related("run").get(customer=customer)
+    client = client_for(associate)
+    through = f"From sales through {insight.run.last_day:%-d %b %Y}."
+
+    before = client.get(f"/insights/customer/{customer.pk}/", **HTMX).content.decode()
+    type(customer).objects.filter(pk=customer.pk).update(last_purchase_at=insight.run.as_of + timedelta(hours=30))
+    after = client.get(f"/insights/customer/{customer.pk}/", **HTMX).content.decode()
+
+    assert through in before and "Bought again" not in before
+    as_of = (insight.run.as_of + timedelta(hours=30)).astimezone(timezone.get_current_timezone())
+    assert f"{through} <strong>Bought again on {as_of:%-d %b}</strong>" in after
+
+
 def test_a_customer_with_no_forecast_reads_too_early_to_tell(associate, scored):
     customer = scored[NEWCOMER]
     CustomerInsight.objects.filter(customer=customer).update(expected_purchases_90d=None)
