@@ -211,6 +211,9 @@ def test_managers_see_their_stores_customers_with_filters(manager, other_manager
     assert "30 customers" in html  # the three of the other store are not theirs
     assert "from sales through 14 Jun 2026" in html  # AS_OF is 15 Jun, 04:00 UTC: the last whole day
     assert 'data-testid="segment-champions"' in html
+    cards = dict(re.findall(r'data-testid="segment-(\w+)">(.*?)</a>', html, re.S))
+    flagged = CustomerInsight.objects.filter(segment="at_risk", at_risk=True, last_location=store).count()
+    assert flagged and f"{flagged} at risk" not in cards["at_risk"]  # not "At risk 17 · 17 at risk"
 
     at_risk = client.get("/insights/customers/?at_risk=1", HTTP_HX_TARGET="insight-list", **HTMX)
     assert at_risk.status_code == 200 and "<html" not in at_risk.content.decode()
