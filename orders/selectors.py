@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet, Sum
 
 from inventory.models import Location, StockLevel
 
@@ -74,6 +74,28 @@ def sourcing_candidates(*, variant_ids: Iterable[int], origin: Location | None) 
             )
         )
     return result
+
+
+@dataclass(frozen=True)
+class StockHint:
+    """What a seller sees beside a product before choosing take now, ship or collect."""
+
+    here: int  # available at the selling store
+    elsewhere: int  # available at the other active locations that ship or send transfers
+
+
+def stock_hints(*, variant_ids: Iterable[int], location_id: int) -> dict[int, StockHint]:
+    """Per variant, units available here and elsewhere in the network. One query."""
+    elsewhere = ~Q(location_id=location_id) & (Q(location__ships_to_customers=True) | Q(location__sends_transfers=True))
+    rows = (
+        StockLevel.objects.filter(variant_id__in=list(variant_ids), available__gt=0, location__is_active=True)
+        .values("variant_id")
+        .annotate(
+            here=Sum("available", filter=Q(location_id=location_id), default=0),
+            elsewhere=Sum("available", filter=elsewhere, default=0),
+        )
+    )
+    return {row["variant_id"]: StockHint(row["here"], row["elsewhere"]) for row in rows}
 
 
 def pickup_locations() -> list[Location]:

@@ -123,6 +123,9 @@ def sell_search(request: HttpRequest) -> HttpResponse:
             .filter(is_active=True, product__name__icontains=query)
             .order_by("product__name", "colour", "size")[:12]
         )
+    hints = selectors.stock_hints(variant_ids=[v.pk for v in results], location_id=_location(request).pk)
+    for variant in results:
+        variant.stock_hint = hints.get(variant.pk, selectors.StockHint(0, 0))  # type: ignore[attr-defined]
     context = {"results": results, "query": query, "kinds": FulfilmentKind.choices}
     return render(request, "orders/sell.html#search-results", context)
 
@@ -497,7 +500,19 @@ def _detail_context(request: HttpRequest, order: Order, **extra: Any) -> dict[st
         and next(f for f in order.fulfilments.all() if f.pk == line.fulfilment_id).status
         in ("placed", "allocated", "picking", "packed", "ready_for_pickup")
     ]
-    return {"order": order, "cancellable": cancellable, "can_cancel": has_role(request.user, *STORE_STAFF), **extra}
+    # The fulfilment screen refuses other locations' work (_fulfilment_for, at="any"): link only what opens.
+    openable = {
+        f.pk
+        for f in order.fulfilments.all()
+        if any(can_act_at(request.user, location_id) for location_id in selectors.fulfilment_locations(f))
+    }
+    return {
+        "order": order,
+        "cancellable": cancellable,
+        "can_cancel": has_role(request.user, *STORE_STAFF),
+        "openable_fulfilments": openable,
+        **extra,
+    }
 
 
 @require_POST
@@ -543,7 +558,12 @@ def customer_history(request: HttpRequest, customer_id: int) -> HttpResponse:
     except ImportError:  # pragma: no cover - customers always ships it
         ids = [customer_id]
     orders = selectors.orders_for_customers(customer_ids=ids, limit=20)
-    return render(request, "orders/customer_history.html", {"orders": orders, "customer_id": customer_id})
+    # Customers shop at every store, but an order page opens only where order_visible_to allows
+    # (_order_for answers 404 otherwise): the others are listed without a link.
+    location_ids = user_location_ids(request.user)
+    openable = {order.pk for order in orders if selectors.order_visible_to(order=order, location_ids=location_ids)}
+    context = {"orders": orders, "openable_orders": openable, "customer_id": customer_id}
+    return render(request, "orders/customer_history.html", context)
 
 
 # --- Fulfilment -----------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from django.core import mail
 from inventory.models import Location
 from orders import emails
 from orders.models import Cart, CartLine, Fulfilment, Order, Status
+from tests.factories import VariantFactory
 from tests.factories.orders import card, collect, draft, give_stock, place, ship, take_now
 
 pytestmark = pytest.mark.django_db
@@ -57,6 +58,20 @@ def test_search_by_name_offers_the_three_fulfilments(signed_in, variant):
     body = response.content.decode()
     assert f'data-testid="add-ship-{variant.sku}"' in body
     assert f'data-testid="add-collect-{variant.sku}"' in body
+
+
+def test_search_shows_what_is_here_and_elsewhere_before_choosing(signed_in, variant, network):
+    give_stock(network["store"], variant, 2)
+    give_stock(network["warehouse"], variant, 5)
+    give_stock(network["other"], variant, 3)
+    Location.objects.filter(pk=network["other"].pk).update(is_active=False)  # closed: not a source
+    away = VariantFactory(product=variant.product, size="XS")
+    give_stock(network["warehouse"], away, 4)
+
+    body = signed_in.get("/sell/search/", {"code": variant.product.name[:6]}, **HX).content.decode()
+
+    assert f'data-testid="stock-{variant.sku}">2 here · 5 elsewhere<' in body
+    assert f'is-none-here" data-testid="stock-{away.sku}">0 here · 4 elsewhere<' in body
 
 
 def test_ship_line_shows_source_and_eta(signed_in, variant, network):
@@ -271,8 +286,9 @@ def test_customer_history_fragment(signed_in, variant, network, associate, custo
     give_stock(network["store"], variant, 1)
     order = place(associate, draft(location=network["store"], customer=customer, lines=[take_now(variant)])).order
 
-    # session, user, current location, roles, merged records, orders, fulfilments
-    with django_assert_num_queries(7):
+    # session, user, current location, roles, the user's locations (which orders to link), merged records,
+    # orders, fulfilments
+    with django_assert_num_queries(8):
         response = signed_in.get(f"/orders/customer/{customer.pk}/history/", **HX)
 
     assert order.number in response.content.decode()
