@@ -133,8 +133,8 @@ class OrderFilter:
     customer_ids: tuple[int, ...] = ()
 
 
-def order_list(*, filters: OrderFilter, limit: int = 50) -> list[Order]:
-    """Newest first, with the selling location and customer. One query."""
+def order_list(*, filters: OrderFilter, limit: int = 50, offset: int = 0) -> list[Order]:
+    """Newest first, with the selling location and customer, `limit` from `offset`. One query."""
     orders: QuerySet[Order] = Order.objects.select_related("location", "customer")
     if filters.location_ids is not None:
         visible = Order.objects.for_locations(filters.location_ids).values("pk")
@@ -152,7 +152,7 @@ def order_list(*, filters: OrderFilter, limit: int = 50) -> list[Order]:
         if number is not None:
             condition |= Q(pk=number)
         orders = orders.filter(condition)
-    return list(orders.order_by("-placed_at", "-id")[:limit])
+    return list(orders.order_by("-placed_at", "-id")[offset : offset + limit])
 
 
 def _order_detail_queryset() -> QuerySet[Order]:

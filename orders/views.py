@@ -468,6 +468,15 @@ def receipt_email(request: HttpRequest, number: str) -> HttpResponse:
 # --- Orders ---------------------------------------------------------------------------------------------------
 
 
+ORDERS_PER_PAGE = 100
+
+
+def _page(raw: str | None) -> int:
+    """A page number from the query string: 1 to 1,000, 1 for anything else."""
+    text = (raw or "").strip()
+    return min(int(text), 1000) if text.isascii() and text.isdigit() and 0 < len(text) <= 4 and int(text) else 1
+
+
 @never_cache
 @require_GET
 @role_required(*STOCK_STAFF)
@@ -478,8 +487,15 @@ def order_list(request: HttpRequest) -> HttpResponse:
         status=status if status in Status.values else "",
         query=request.GET.get("q", "").strip()[:100],
     )
-    orders = selectors.order_list(filters=filters, limit=100)
-    context = {"orders": orders, "filters": filters, "statuses": Status.choices}
+    page = _page(request.GET.get("page"))
+    orders = selectors.order_list(filters=filters, limit=ORDERS_PER_PAGE + 1, offset=(page - 1) * ORDERS_PER_PAGE)
+    context = {
+        "orders": orders[:ORDERS_PER_PAGE],
+        "filters": filters,
+        "statuses": Status.choices,
+        "page": page,
+        "older_page": page + 1 if len(orders) > ORDERS_PER_PAGE else None,
+    }
     return render(request, _fragment(request, "orders/order_list.html", "order-rows"), context)
 
 

@@ -200,6 +200,25 @@ def test_order_list_and_detail_with_timeline(signed_in, variant, network, associ
     assert "Order placed at Austin Downtown" in detail.content.decode()
 
 
+def test_the_order_list_pages_instead_of_stopping_silently(signed_in, variant, network, associate, monkeypatch):
+    # It showed the newest 100 and nothing said there were more.
+    monkeypatch.setattr("orders.views.ORDERS_PER_PAGE", 2)
+    give_stock(network["store"], variant, 5)
+    numbers = [
+        place(associate, draft(location=network["store"], lines=[take_now(variant)])).order.number for _ in range(5)
+    ]
+
+    pages = [signed_in.get("/orders/", {"page": page}).content.decode() for page in ("", "2", "3", "x", "³")]
+
+    newest_first = numbers[::-1]
+    for page, expected in zip(pages[:3], (newest_first[:2], newest_first[2:4], newest_first[4:]), strict=True):
+        assert [n for n in numbers if f">{n}<" in page] == sorted(expected)
+    assert 'data-testid="older-orders"' in pages[0] and "page=2" in pages[0]
+    assert 'data-testid="newer-orders"' in pages[2] and 'data-testid="older-orders"' not in pages[2]
+    for bad in pages[3:]:  # read as page 1
+        assert [n for n in numbers if f">{n}<" in bad] == sorted(newest_first[:2])
+
+
 def test_fulfil_pick_pack_ship_pages(client, warehouse_operator, variant, network, associate, customer):
     give_stock(network["warehouse"], variant, 1)
     order = place(associate, draft(location=network["store"], customer=customer, lines=[ship(variant)])).order
