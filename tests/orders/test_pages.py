@@ -170,13 +170,28 @@ def test_email_receipt(signed_in, variant, network, associate, eager_celery):
     assert mail.outbox[-1].to == ["me@example.com"] and order.number in mail.outbox[-1].subject
 
 
+def test_the_receipt_names_who_served_by_first_name(signed_in, variant, network, associate):
+    type(associate).objects.filter(pk=associate.pk).update(first_name="Sam")
+    give_stock(network["store"], variant, 1)
+    order = place(associate, draft(location=network["store"], lines=[take_now(variant)])).order
+
+    page = signed_in.get(f"/orders/{order.number}/receipt/").content.decode()
+
+    assert "served by Sam" in page and f"served by {associate.username}" not in page
+
+
+def _stamp(moment) -> str:
+    """How pages and emails write a moment: 6 Dec 2026, 14:05."""
+    return f"{moment.day} {moment:%b %Y, %H:%M}"
+
+
 def test_the_receipt_on_screen_and_by_email_shows_the_stores_local_time(signed_in, variant, network, associate):
     store = network["store"]
     Location.objects.filter(pk=store.pk).update(time_zone="Europe/Berlin")
     give_stock(store, variant, 1)
     order = place(associate, draft(location=store, lines=[take_now(variant)])).order
-    local = f"{order.placed_at.astimezone(ZoneInfo('Europe/Berlin')):%Y-%m-%d %H:%M}"
-    utc = f"{order.placed_at.astimezone(UTC):%Y-%m-%d %H:%M}"
+    local = _stamp(order.placed_at.astimezone(ZoneInfo("Europe/Berlin")))
+    utc = _stamp(order.placed_at.astimezone(UTC))
 
     # As the worker sends it: outside any request, so no page's time zone is active.
     emails.send_receipt(order_id=order.pk, email="me@example.com")
