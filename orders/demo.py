@@ -334,6 +334,9 @@ def _write_day(
             )
         )
     Fulfilment.objects.bulk_create(fulfilments)
+    for fulfilment, order in zip(fulfilments, orders, strict=True):  # created_at is stamped on insert
+        fulfilment.created_at = order.placed_at
+    Fulfilment.objects.bulk_update(fulfilments, ["created_at"])
     order_lines: list[OrderLine] = []
     payments: list[Payment] = []
     events: list[OrderEvent] = []
@@ -449,10 +452,11 @@ def _write_day(
             order.status = Status.RETURNED
     Order.objects.bulk_update(orders, ["status", "refunded_total"])
     OrderEvent.objects.bulk_create(events)
-    # Date this day's movements to the day (the services stamp them with the time they ran).
+    # Date this day's movements to the day (the services stamp them with the time they ran): one
+    # operation for the day's sales, so at its last sale, during opening hours.
     stock.ledger_backdate(
         movements=StockMovement.objects.filter(operation_key__in=[*keys, f"{keys[0]}:found"]),
-        created_at=now - timedelta(days=offset) + timedelta(hours=2),
+        created_at=max(order.placed_at for order in orders),
     )
     if lost:
         LostDemand.objects.bulk_create(

@@ -15,16 +15,27 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
+from django.utils import timezone
+
 from inventory import demo as inventory_demo
-from inventory.models import Location, LocationKind, StockLevel
-from inventory.services import SystemActor
+from inventory.models import Location, LocationKind, MovementReason, StockLevel, StockMovement
+from inventory.services import SystemActor, ledger_backdate
 from omni.models import User
 
 from . import services
-from .models import PlannerSettings, PolicyOverride, ReplenishmentPolicy, Transfer, TransferStatus
+from .models import (
+    PlannerSettings,
+    PolicyOverride,
+    ReplenishmentPolicy,
+    Transfer,
+    TransferEvent,
+    TransferEventKind,
+    TransferStatus,
+)
 
 DEMO_ACTOR = SystemActor("demo-data")
 
@@ -142,7 +153,39 @@ def seed_transfers(*, rng: random.Random, network: dict[str, Location | None]) -
                     counts[first] = max(0, counts[first] - 1)
                 services.transfer_receive(actor=receiver, transfer_id=transfer.pk, counts=counts)
                 moved += 1
+        if first_run:
+            _spread_over_days(transfer, rng)
     return created, moved
+
+
+def _spread_over_days(transfer: Transfer, rng: random.Random) -> None:
+    """Date a demo transfer's steps over the days before now, as a real one would take (the
+    services stamp them with the time they ran: every demo transfer was created, approved,
+    dispatched and received within a second, and the dashboard read a lead time of 0.0 h)."""
+    transfer.refresh_from_db()
+    created = timezone.now() - timedelta(days=rng.uniform(4, 20))
+    approved = created + timedelta(hours=rng.uniform(0.5, 4))
+    dispatched = approved + timedelta(hours=rng.uniform(4, 20))
+    received = dispatched + timedelta(hours=rng.uniform(18, 50))
+    steps = {
+        "created_at": created,
+        "approved_at": approved if transfer.approved_at else None,
+        "dispatched_at": dispatched if transfer.dispatched_at else None,
+        "received_at": received if transfer.received_at else None,
+    }
+    Transfer.objects.filter(pk=transfer.pk).update(**steps)
+    at_kind = {
+        TransferEventKind.CREATED: created,
+        TransferEventKind.APPROVED: approved,
+        TransferEventKind.DISPATCHED: dispatched,
+        TransferEventKind.RECEIVED: received,
+        TransferEventKind.DISCREPANCY: received,
+    }
+    for kind, moment in at_kind.items():
+        TransferEvent.objects.filter(transfer=transfer, kind=kind).update(created_at=moment)
+    movements = StockMovement.objects.filter(reference_type="transfer", reference_id=transfer.code)
+    ledger_backdate(movements=movements.filter(reason=MovementReason.TRANSFER_OUT), created_at=dispatched)
+    ledger_backdate(movements=movements.filter(reason=MovementReason.TRANSFER_IN), created_at=received)
 
 
 def seed(options: Mapping[str, Any], rng: random.Random, stdout: Writer) -> None:

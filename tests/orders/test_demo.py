@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.db.models import Sum
 
 from inventory.models import MovementReason, StockLevel, StockMovement
-from orders.models import Order, OrderLine, Status
+from orders.models import Fulfilment, Order, OrderLine, Status
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 ARGS = ("--stores", "2", "--variants", "120", "--days", "6", "--only", "inventory,staff,customers,orders")
@@ -34,6 +34,10 @@ def test_demo_sales_history_goes_through_the_ledger_and_is_idempotent():
     sold = StockMovement.objects.filter(reason=MovementReason.SALE)
     assert sold.exists()
     assert len({m.created_at.date() for m in sold}) >= 5  # dated to their days, not all today
+    # A day's sales are dated at that day's last sale, and fulfilments when their order was placed.
+    last_sale = {o.idempotency_key.rsplit(":", 1)[0]: o.placed_at for o in orders.order_by("placed_at")}  # store-day
+    assert {m.created_at for m in sold} <= set(last_sale.values())
+    assert all(f.created_at == f.order.placed_at for f in Fulfilment.objects.select_related("order"))
     # The opening stock was received before the first day sold from it.
     opening = StockMovement.objects.filter(reason=MovementReason.RECEIPT, reason_code="opening-balance")
     assert max(m.created_at for m in opening) < min(m.created_at for m in sold)

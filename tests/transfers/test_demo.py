@@ -34,3 +34,19 @@ def test_demo_seeds_policies_and_transfers_in_every_state_once():
 
     assert [table.objects.count() for table in tables] == counts
     assert ReplenishmentPolicy.objects.count() == 3
+
+
+def test_demo_transfers_take_days_like_real_ones():
+    # They were created, approved, dispatched and received within a second: lead time 0.0 h.
+    seed()
+
+    received = Transfer.objects.get(idempotency_key="demo-transfer:1")
+    assert received.created_at < received.approved_at < received.dispatched_at < received.received_at
+    assert (received.received_at - received.created_at).total_seconds() > 24 * 3600
+    moves = StockMovement.objects.filter(reference_type="transfer", reference_id=received.code)
+    assert {m.created_at for m in moves.filter(reason="transfer_out")} == {received.dispatched_at}
+    assert {m.created_at for m in moves.filter(reason="transfer_in")} == {received.received_at}
+    dispatched = received.events.get(kind="dispatched")
+    assert dispatched.created_at == received.dispatched_at
+    assert_ledger_matches_levels()
+
