@@ -336,7 +336,8 @@ class CartView:
 
 
 def cart_view(*, user: Any, location: Location) -> CartView:
-    """The sale with per-line source, ETA, hold expiry and the totals. Five queries."""
+    """The sale with per-line source, ETA, hold expiry and the totals. Five queries, six with
+    take-now lines (what the shelf holds on record)."""
     from django.utils import timezone
 
     from .pricing import Discount, LineInput, price_order
@@ -368,6 +369,18 @@ def cart_view(*, user: Any, location: Location) -> CartView:
         Discount(cart.order_discount_kind, cart.order_discount_value) if cart.order_discount_kind else Discount()
     )
     priced = price_order(inputs, order_discount)
+    shelf_ids = {line.variant_id for line in lines if line.kind == FulfilmentKind.TAKE_NOW}
+    # Units free to sell on record (as stock_order_place counts them: safety stock may be sold).
+    on_shelf = (
+        {
+            variant_id: on_hand - committed - reserved - unavailable
+            for variant_id, on_hand, committed, reserved, unavailable in StockLevel.objects.filter(
+                location_id=location.pk, variant_id__in=shelf_ids
+            ).values_list("variant_id", "on_hand", "committed", "reserved", "unavailable")
+        }
+        if shelf_ids
+        else {}
+    )
     views = []
     for line, priced_line in zip(lines, priced.lines, strict=True):
         holds = list(line.holds.all())
@@ -386,7 +399,7 @@ def cart_view(*, user: Any, location: Location) -> CartView:
                 expired=expired,
                 expires_at=min((h.reservation.expires_at for h in live if h.reservation.expires_at), default=None),
                 eta=max((h.eta for h in holds if h.eta), default=None),
-                where=_where(line, holds, location),
+                where=_where(line, holds, location, on_shelf.get(line.variant_id, 0)),
                 gross=priced_line.gross,
                 discount=priced_line.line_discount,
                 total=priced_line.gross - priced_line.line_discount,
@@ -409,8 +422,11 @@ def cart_view(*, user: Any, location: Location) -> CartView:
     )
 
 
-def _where(line: CartLine, holds: list[CartHold], here: Location) -> str:
+def _where(line: CartLine, holds: list[CartHold], here: Location, on_shelf: int) -> str:
     if line.kind == FulfilmentKind.TAKE_NOW:
+        if on_shelf < line.quantity:  # the sale still goes through (found stock) and asks for a count
+            record = "none" if on_shelf <= 0 else f"only {on_shelf}"
+            return f"From this store's shelf ({record} on record here: the sale will ask for a count)"
         return "From this store's shelf"
     names = " and ".join(f"{h.location.name}" + (f" ({h.quantity})" if len(holds) > 1 else "") for h in holds)
     if line.kind == FulfilmentKind.SHIP:

@@ -74,6 +74,18 @@ def test_search_shows_what_is_here_and_elsewhere_before_choosing(signed_in, vari
     assert f'is-none-here" data-testid="stock-{away.sku}">0 here · 4 elsewhere<' in body
 
 
+def test_a_take_now_line_says_when_the_record_shows_too_few_here(signed_in, variant, network):
+    # The customer holds the item, so the sale goes through (found stock); the line says so first.
+    give_stock(network["store"], variant, 1)
+    signed_in.post("/sell/scan/", {"code": variant.barcode}, **HX)
+
+    one = signed_in.post("/sell/scan/", {"code": variant.barcode}, **HX).content.decode()  # now 2 in the cart
+
+    assert "only 1 on record here: the sale will ask for a count" in one
+    give_stock(network["store"], variant, 1)
+    assert "on record here" not in signed_in.get("/sell/").content.decode()
+
+
 def test_ship_line_shows_source_and_eta(signed_in, variant, network):
     give_stock(network["warehouse"], variant, 2)
 
