@@ -15,11 +15,11 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import exceptions, serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from omni.parsers import JSONParser
 from omni.roles import MANAGERS, STORE_STAFF, Role, ensure_location, ensure_role, is_admin
 from omni.schema import error_responses
 

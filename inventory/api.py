@@ -36,13 +36,13 @@ from rest_framework.authentication import SessionAuthentication, TokenAuthentica
 from rest_framework.authtoken.models import Token
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.pagination import CursorPagination
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from omni.errors import ApplicationError, NotFoundError
+from omni.parsers import JSONParser
 from omni.roles import (
     MANAGERS,
     STOCK_STAFF,

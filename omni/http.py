@@ -29,3 +29,17 @@ def htmx_toast(response: HttpResponse, message: str, level: str = "info") -> Htt
     events["omni:toast"] = {"message": message, "level": level}
     response["HX-Trigger"] = json.dumps(events)
     return response
+
+
+NUL_MESSAGE = "Text may not contain NUL characters (\\x00)."
+
+
+def contains_nul(value: object) -> bool:
+    """Whether a decoded request value (text, or lists and dicts of them) holds a NUL character."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(contains_nul(key) or contains_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(contains_nul(item) for item in value)
+    return False

@@ -14,7 +14,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from omni.errors import ApplicationError, ForbiddenError
-from omni.http import htmx_toast
+from omni.http import NUL_MESSAGE, contains_nul, htmx_toast
 from omni.logging import request_id_var
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -24,6 +24,27 @@ LOCATION_SESSION_KEY = "omni_location_id"
 def is_api_request(request: HttpRequest) -> bool:
     """Under /api/: answers in JSON and in UTC, whoever asks."""
     return request.path.startswith("/api/")
+
+
+class NulCharacterMiddleware:
+    """A 400 for a query string or form field holding a NUL character. PostgreSQL cannot store or
+    compare text with one, so a search or a save would end in a DataError (a 500): schemathesis
+    sent `?q=a%00b`. JSON bodies are checked by the API's parser (omni.parsers.JSONParser)."""
+
+    FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        bad = "%00" in request.META.get("QUERY_STRING", "")
+        if not bad and request.method == "POST" and request.content_type in self.FORMS:
+            bad = contains_nul({key: request.POST.getlist(key) for key in request.POST})
+        if not bad:
+            return self.get_response(request)
+        if is_api_request(request):
+            return JsonResponse({"code": "invalid", "message": NUL_MESSAGE, "extra": {}}, status=400)
+        return HttpResponse(NUL_MESSAGE, status=400, content_type="text/plain; charset=utf-8")
 
 
 class RequestIdMiddleware:

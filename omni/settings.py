@@ -66,6 +66,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "omni.middleware.RequestIdMiddleware",
+    "omni.middleware.NulCharacterMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "omni.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -284,6 +285,12 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "omni.errors.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": None,
+    # JSON without NUL characters (PostgreSQL cannot store them), then forms as DRF's defaults.
+    "DEFAULT_PARSER_CLASSES": [
+        "omni.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
 }

@@ -19,7 +19,6 @@ from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -27,6 +26,7 @@ from rest_framework.views import APIView
 from inventory.api import RoleTokenAuthentication
 from inventory.models import Variant
 from omni.errors import ApplicationError, ForbiddenError
+from omni.parsers import JSONParser
 from omni.roles import (
     STOCK_STAFF,
     STORE_STAFF,

@@ -12,13 +12,13 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from inventory.models import Location
 from omni.errors import ApplicationError, ForbiddenError
+from omni.parsers import JSONParser
 from omni.roles import MANAGERS, STOCK_STAFF, Role, can_act_at, ensure_role, user_location_ids
 from omni.schema import error_responses
 

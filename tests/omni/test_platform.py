@@ -215,3 +215,27 @@ def test_an_unexpected_error_under_the_api_is_a_json_500_with_the_request_id(rf)
         "extra": {"request_id": "req-123"},
     }
     assert page.status_code == 500 and b"Something went wrong" in page.content
+
+
+@pytest.mark.django_db
+def test_text_with_a_nul_character_is_a_400_everywhere_not_a_500(client, manager, store):
+    # PostgreSQL refuses NUL in text: schemathesis found ?q=a%00b on the customer search (DataError,
+    # a 500), and an order's contact name with \u0000 in JSON did the same.
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.create(user=manager)
+    api = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
+    client.force_login(manager)
+
+    search = client.get("/api/v1/customers/", {"q": "a\x00b"}, **api)
+    created = client.post(
+        "/api/v1/customers/", '{"name": "a\\u0000b", "email": "n@example.com"}', "application/json", **api
+    )
+    page = client.get("/customers/", {"q": "a\x00b"})
+    form = client.post("/stock/adjust/", {"code": "x\x00", "delta": "1", "reason_code": "found"})
+    order = client.post("/api/v1/orders/", '{"contact_name": "a\\u0000b", "lines": []}', "application/json", **api)
+
+    assert (search.status_code, search.json()["code"]) == (400, "invalid")
+    assert (created.status_code, created.json()["message"]) == (400, "Text may not contain NUL characters (\\x00).")
+    assert (page.status_code, form.status_code, order.status_code) == (400, 400, 400)
+    assert client.get("/customers/", {"q": "ab"}).status_code == 200

@@ -49,4 +49,3 @@ def test_demo_transfers_take_days_like_real_ones():
     dispatched = received.events.get(kind="dispatched")
     assert dispatched.created_at == received.dispatched_at
     assert_ledger_matches_levels()
-
