@@ -35,6 +35,7 @@ from inventory.models import Location, Variant
 from inventory.prepared import fetch_prepared
 from inventory.services import SystemActor, VariantData, catalogue_upsert_product
 from omni.errors import ApplicationError
+from omni.http import contains_nul
 
 from . import queueing
 from .models import DeliveryStatus, OnlineInventoryLevel, OnlineLocation, OnlineResourceVersion, WebhookDelivery
@@ -190,6 +191,8 @@ def _process_locked(delivery: WebhookDelivery) -> tuple[str, str]:
         return DeliveryStatus.REJECTED, f"Malformed JSON: {exc}"
     if not isinstance(payload, dict):
         return DeliveryStatus.REJECTED, "Malformed payload: expected a JSON object."
+    if contains_nul(payload):  # PostgreSQL cannot store it: every retry would fail the same way
+        return DeliveryStatus.REJECTED, "Malformed payload: text with a NUL character (\\u0000)."
     handler = handlers().get(delivery.topic)
     if handler is None:
         return DeliveryStatus.IGNORED, f"Topic {delivery.topic} is not handled."

@@ -123,6 +123,16 @@ def test_malformed_json_is_stored_and_rejected_with_a_clear_error(send_webhook):
     assert delivery.error.startswith("Malformed JSON")
 
 
+def test_a_nul_character_is_rejected_at_once_not_retried(send_webhook):
+    # PostgreSQL refuses NUL in text: the delivery failed and was retried until it gave up.
+    send_webhook("products/update", raw=b'{"id": 1, "title": "Tee\\u0000", "variants": []}')
+    process_all()
+
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.REJECTED, 1)
+    assert "NUL" in delivery.error
+
+
 def test_missing_fields_are_an_error_kept_for_the_operator(send_webhook):
     send_webhook("products/update", {"id": 1})
     process_all()
