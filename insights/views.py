@@ -217,8 +217,9 @@ def _filters(request: HttpRequest) -> tuple[selectors.InsightFilters, list[Locat
 def customer_list(request: HtmxHttpRequest) -> HttpResponse:
     """Customers by segment and predicted value, filterable; the list is a fragment for htmx."""
     filters, stores = _filters(request)
-    page = max(1, _int(request.GET.get("page"), default=1) or 1)
     total = selectors.customer_insight_count(filters=filters)
+    last_page = max(1, -(-total // PAGE_SIZE))
+    page = min(max(1, _int(request.GET.get("page"), default=1) or 1), last_page)  # ?page=1e20: a 500 before
     rows = selectors.customer_insight_list(filters=filters, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     query = {k: v for k, v in request.GET.items() if k != "page" and v}
     context = {
