@@ -71,6 +71,19 @@ ADJUSTMENT_REASON_CODES = {
     "other": "Other (say why in the note)",
 }
 
+# Reasons that only go one way: shrinkage adding stock would hide a loss from the anomaly checks.
+_ADJUSTMENT_SIGN = {"shrinkage": -1, "damaged-write-off": -1, "supplier-shortage": -1, "found": 1}
+
+
+def adjustment_sign_error(reason_code: str, delta: int) -> str | None:
+    """Why `delta` cannot carry `reason_code` (a loss that adds stock, found stock that removes it)."""
+    sign = _ADJUSTMENT_SIGN.get(reason_code)
+    if sign is None or delta == 0 or (delta > 0) == (sign > 0):
+        return None
+    direction = "removes stock: use a negative number" if sign < 0 else "adds stock: use a positive number"
+    return f"{ADJUSTMENT_REASON_CODES[reason_code]} {direction}."
+
+
 # Quantities one request may move; a typo of a few extra digits fails instead of inventing stock.
 MAX_QUANTITY = 100_000
 MAX_COUNT_LINES = 2_000
@@ -624,6 +637,12 @@ class StockAdjustmentApi(InventoryApi):
             if value == 0:
                 raise serializers.ValidationError("An adjustment is a whole number other than zero.")
             return value
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            attrs = super().validate(attrs)
+            if error := adjustment_sign_error(attrs["reason_code"], attrs["delta"]):
+                raise serializers.ValidationError({"delta": [error]})
+            return attrs
 
     @extend_schema(
         operation_id="stock_adjustment_create",

@@ -34,7 +34,7 @@ from omni.models import LiveEvent
 from omni.roles import MANAGERS, STOCK_STAFF, can_act_at, ensure_location, has_role, role_required, user_location_ids
 
 from . import selectors, services
-from .api import ADJUSTMENT_REASON_CODES, MAX_QUANTITY
+from .api import ADJUSTMENT_REASON_CODES, MAX_QUANTITY, adjustment_sign_error
 from .models import Location, MovementReason, StockState, Variant
 
 LOW_STOCK_THRESHOLD = 2  # available at or below this is "low" (the list's default, and the grid's amber)
@@ -300,6 +300,8 @@ def stock_adjust(request: HtmxHttpRequest) -> HttpResponse:
         errors["delta"] = f"At most {MAX_QUANTITY} units at a time."
     if values["reason_code"] not in ADJUSTMENT_REASON_CODES:
         errors["reason_code"] = "Choose a reason."
+    elif "delta" not in errors and delta and (sign_error := adjustment_sign_error(values["reason_code"], delta)):
+        errors["delta"] = sign_error
     elif values["reason_code"] == "other" and not values["note"]:
         errors["note"] = "Say why in the note."
     key = _posted_key(request)

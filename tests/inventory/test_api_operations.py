@@ -308,6 +308,8 @@ def test_manager_may_not_adjust_another_store(store, other_store, manager, api_c
         {"delta": -1, "reason_code": ""},
         {"delta": -1, "reason_code": "because"},
         {"delta": "x", "reason_code": "shrinkage"},
+        {"delta": 3, "reason_code": "shrinkage"},  # a loss cannot add stock
+        {"delta": -3, "reason_code": "found"},
     ],
 )
 def test_bad_adjustment_is_400_and_writes_nothing(store, manager, api_client_for, stock, payload):

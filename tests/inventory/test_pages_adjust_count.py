@@ -94,6 +94,8 @@ def test_a_double_tap_adjusts_once(as_manager, store, variant):
         ({"code": "", "delta": "1"}, "code", "Scan or type"),
         ({"code": "ADJ-1", "delta": "1", "reason_code": "because"}, "reason_code", "Choose a reason"),
         ({"code": "ADJ-1", "delta": "1", "reason_code": "other"}, "note", "Say why"),
+        ({"code": "ADJ-1", "delta": "3", "reason_code": "shrinkage"}, "delta", "removes stock: use a negative"),
+        ({"code": "ADJ-1", "delta": "-3", "reason_code": "found"}, "delta", "adds stock: use a positive"),
     ],
 )
 def test_bad_input_re_renders_the_form_with_the_message_and_writes_nothing(
