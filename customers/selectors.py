@@ -227,7 +227,8 @@ def customer_stats(customer: Customer) -> PurchaseStats:
     every = None
     if customer.visit_count >= 2 and customer.first_purchase_at and customer.last_purchase_at:
         span = customer.last_purchase_at - customer.first_purchase_at
-        every = max(1, round(span.days / (customer.visit_count - 1)))
+        days = span.days / (customer.visit_count - 1)
+        every = round(days) if days >= 1 else None  # visits hours apart make no rhythm ("every 1 day")
     return PurchaseStats(
         lifetime_spend=customer.lifetime_spend,
         visits=customer.visit_count,

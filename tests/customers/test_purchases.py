@@ -30,6 +30,16 @@ def test_purchase_updates_lifetime_spend_visits_and_dates(store):
     assert stats.every_days == 58
 
 
+def test_two_visits_hours_apart_give_no_rhythm(store):
+    # The customer page read "Comes every 1 day" for two purchases minutes apart.
+    customer = make_customer()
+    record_purchase(customer, amount="10.00", occurred_at=timezone.now() - timedelta(hours=3), location_id=store.pk)
+    record_purchase(customer, amount="12.00", occurred_at=timezone.now(), location_id=store.pk)
+
+    customer.refresh_from_db()
+    assert selectors.customer_stats(customer).every_days is None
+
+
 def test_reporting_the_same_purchase_twice_counts_once():
     customer = make_customer()
     kwargs = {

@@ -80,7 +80,7 @@ def test_the_customer_history_links_only_orders_the_user_may_open(
 def test_the_pickup_handover_names_the_customer_and_their_phone(client, associate, variant, network, customer):
     give_stock(network["store"], variant, 1)
     order_draft = draft(location=network["store"], customer=customer, lines=[collect(variant)])
-    order_draft.contact_phone = "512-555-0142"
+    order_draft.contact_phone = "+15125550142"  # stored E.164, shown as other pages show phones
     order = place(associate, order_draft).order
     fulfilment = Fulfilment.objects.get(order=order)
     client.force_login(associate)
@@ -88,7 +88,7 @@ def test_the_pickup_handover_names_the_customer_and_their_phone(client, associat
     body = client.get(f"/fulfil/{fulfilment.pk}/").content.decode()
 
     handover = body.split('data-testid="collect-customer"')[1].split("</p>")[0]
-    assert "Ada Lovelace" in handover and "512-555-0142" in handover
+    assert "Ada Lovelace" in handover and "(512) 555-0142" in handover and 'href="tel:+15125550142"' in handover
 
 
 def test_the_receipt_and_the_order_page_show_where_it_ships(client, associate, variant, network, customer):
