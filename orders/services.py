@@ -1273,6 +1273,9 @@ def fulfilment_transfer_arrived(*, actor: Any, fulfilment_id: int) -> Fulfilment
         return fulfilment
 
 
+SHORT_TRANSFER_EVENT = "transfer_short"
+
+
 def fulfilments_sync_transfers() -> int:
     """Mark collect fulfilments ready whose transfer was received (Celery beat). Returns how many.
 
@@ -1295,16 +1298,39 @@ def fulfilments_sync_transfers() -> int:
             for line in transfer_lines_for_reference(reference_type=reference.type, reference_id=reference.id)
             if (line.origin_id, line.destination_id) == (origin_id, pickup_id)
         ]
-        # Every unit arrived (a transfer received short leaves the order waiting for a person).
+        # Every unit arrived. A transfer received short leaves the order waiting for a person, who
+        # is told once (the order's timeline, the fulfilment page): cancel the line or sell it
+        # from what the store has.
         arrived = bool(lines) and all(line.arrived and (line.quantity_received or 0) >= line.quantity for line in lines)
         if arrived and fulfilment_transfer_arrived(actor=actor, fulfilment_id=fulfilment_id) is not None:
             done += 1
+        elif lines and all(line.arrived for line in lines):
+            _note_short_transfer(fulfilment_id, order_id, pickup_id, lines)
     return done
 
 
+def _note_short_transfer(fulfilment_id: int, order_id: int, pickup_id: int, lines: list[Any]) -> None:
+    if OrderEvent.objects.filter(fulfilment_id=fulfilment_id, kind=SHORT_TRANSFER_EVENT).exists():
+        return
+    expected = sum(line.quantity for line in lines)
+    received = sum(line.quantity_received or 0 for line in lines)
+    reference = next((line.transfer_code for line in lines if line.transfer_code), "")
+    OrderEvent.objects.create(
+        order_id=order_id,
+        fulfilment_id=fulfilment_id,
+        kind=SHORT_TRANSFER_EVENT,
+        message=f"Transfer {reference} arrived short: {received} of {expected} received. The pickup cannot be "
+        "made ready: cancel and refund the missing units, or sell them from this store's shelf."[:255],
+        data={"expected": expected, "received": received},
+        location_id=pickup_id,
+        actor_label="system:orders-transfer-sync",
+        created_at=timezone.now(),
+    )
+
+
 def _transfer_state(fulfilment: Fulfilment) -> str:
-    """'arrived', 'cancelled', 'open' (not dispatched), 'in_transit' or 'none' for a collect
-    fulfilment whose stock comes from another store."""
+    """'arrived', 'short' (arrived, fewer units than sent for), 'cancelled', 'open' (not
+    dispatched), 'in_transit' or 'none' for a collect fulfilment whose stock comes from another store."""
     from transfers.selectors import transfer_lines_for_reference
 
     if not fulfilment.needs_transfer:
@@ -1322,7 +1348,7 @@ def _transfer_state(fulfilment: Fulfilment) -> str:
     if all(line.cancelled for line in lines):
         return "cancelled"
     if all(line.arrived for line in lines):
-        return "arrived"
+        return "short" if any((line.quantity_received or 0) < line.quantity for line in lines) else "arrived"
     if any(line.dispatched_at is not None for line in lines):
         return "in_transit"
     return "open"

@@ -34,7 +34,7 @@ from omni.roles import (
 
 from . import selectors, services
 from .errors import InvalidOrderError, OrderNotFoundError
-from .models import DiscountKind, Fulfilment, FulfilmentKind, Order, Status, Tender
+from .models import DiscountKind, Fulfilment, FulfilmentKind, Order, OrderEvent, Status, Tender
 from .pricing import Discount, parse_money
 from .terminal import terminal
 
@@ -621,6 +621,10 @@ def _fulfil_page(request: HttpRequest, fulfilment_id: int, *, status: int = 200,
         and (fulfilment.kind == FulfilmentKind.SHIP or (fulfilment.kind == FulfilmentKind.COLLECT and not waiting)),
         "can_ready": fulfilment.kind == FulfilmentKind.COLLECT and fulfilment.status in open_states,
         "waiting_transfer": waiting,
+        # The sync's note when the transfer arrived short (it then waits for a person, not the truck).
+        "short_transfer": OrderEvent.objects.filter(fulfilment=fulfilment, kind=services.SHORT_TRANSFER_EVENT).first()
+        if waiting
+        else None,
         "is_manager": has_role(request.user, Role.MANAGER),
         **extra,
     }
@@ -767,7 +771,13 @@ def packing_slip(request: HttpRequest, fulfilment_id: int) -> HttpResponse:
 def pickups(request: HttpRequest) -> HttpResponse:
     location = _location(request)
     queue = selectors.fulfilment_queue(location_id=location.pk)
-    return render(request, "orders/pickups.html", {"pickups": queue.pickups, "location": location})
+    short = set(
+        OrderEvent.objects.filter(
+            fulfilment__in=[f.pk for f in queue.pickups], kind=services.SHORT_TRANSFER_EVENT
+        ).values_list("fulfilment_id", flat=True)
+    )
+    context = {"pickups": queue.pickups, "location": location, "arrived_short": short}
+    return render(request, "orders/pickups.html", context)
 
 
 # --- Returns ---------------------------------------------------------------------------------------------------

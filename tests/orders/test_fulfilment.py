@@ -168,6 +168,32 @@ def test_too_many_wrong_codes_lock_collection_until_a_new_code(network, variant,
     services.fulfilment_collect(actor=associate, fulfilment_id=fulfilment.pk, code=fulfilment.collection_code)
 
 
+def test_a_transfer_received_short_tells_the_pickup_store_once(network, variant, associate, customer, client):
+    # It waited silently for ever: "Coming from ..." on the pickup list, no word to anyone.
+    from transfers import services as transfers
+    from transfers.models import Transfer
+
+    store, other = network["store"], network["other"]
+    give_stock(other, variant, 2)
+    order = place(associate, draft(location=store, customer=customer, lines=[collect(variant)])).order
+    fulfilment = Fulfilment.objects.get(order=order)
+    transfer = Transfer.objects.get()
+    transfers.transfer_dispatch(actor=services.SystemActor("test"), transfer_id=transfer.pk)
+    line = transfer.lines.get()
+    transfers.transfer_receive(actor=services.SystemActor("test"), transfer_id=transfer.pk, counts={line.pk: 0})
+
+    assert services.fulfilments_sync_transfers() == 0
+    services.fulfilments_sync_transfers()  # the beat runs every minute: one note, not one a minute
+
+    notes = OrderEvent.objects.filter(order=order, kind=services.SHORT_TRANSFER_EVENT)
+    assert [(n.fulfilment_id, n.data) for n in notes] == [(fulfilment.pk, {"expected": 1, "received": 0})]
+    assert f"Transfer {transfer.code} arrived short: 0 of 1 received" in notes[0].message
+    client.force_login(associate)
+    page = client.get(f"/fulfil/{fulfilment.pk}/").content.decode()
+    assert 'data-testid="transfer-short"' in page and "cancel and refund" in page
+    assert "Arrived short: see the order" in client.get("/pickups/").content.decode()
+
+
 def test_collect_from_another_store_requests_a_transfer_and_is_ready_when_it_arrives(
     network, variant, associate, customer, other_manager
 ):
