@@ -166,6 +166,18 @@ class Order(models.Model):
     def balance_due(self) -> Any:
         return self.total - self.paid_total
 
+    @property
+    def exchanged_total(self) -> Any:
+        """Returned goods' value that paid for replacements (refunded to the "exchange" tender):
+        part of `refunded_total` for the books, but no money went back. Reads the payments
+        (prefetch them for lists)."""
+        return sum((p.amount for p in self.payments.all() if p.tender == Tender.EXCHANGE), Decimal("0"))
+
+    @property
+    def refunded_to_customer(self) -> Any:
+        """What actually went back to the customer's card, cash, gift card or points."""
+        return self.refunded_total - self.exchanged_total
+
 
 def order_number(pk: int | None) -> str:
     return f"{ORDER_NUMBER_PREFIX}{pk:06d}" if pk else "SO-new"

@@ -213,7 +213,7 @@ def test_cannot_return_more_than_was_bought(network, variant, associate):
         )
 
 
-def test_an_exchange_creates_the_replacement_line_and_moves_no_money(network, variant, associate):
+def test_an_exchange_creates_the_replacement_line_and_moves_no_money(network, variant, associate, client):
     other_size = VariantFactory(product=variant.product, size="L", price=variant.price)
     give_stock(network["store"], variant, 1)
     give_stock(network["store"], other_size, 1)
@@ -237,6 +237,11 @@ def test_an_exchange_creates_the_replacement_line_and_moves_no_money(network, va
     assert card_payment.refunded_amount == 0
     assert order.total - order.refunded_total == D("49.00")  # what the customer paid, once
     assert order.status == Status.COLLECTED
+    # The books refund the exchange tender; the customer got no money back, and the pages say so.
+    assert (order.refunded_to_customer, order.exchanged_total) == (D("0.00"), D("49.00"))
+    client.force_login(associate)
+    page = client.get(f"/orders/{order.number}/").content.decode()
+    assert 'data-testid="refunded">0.00<' in page and 'data-testid="exchanged">49.00<' in page
 
 
 def test_gift_card_pays_and_is_credited_back_on_return(network, variant, associate):

@@ -212,6 +212,27 @@ def test_the_receipt_on_screen_and_by_email_shows_the_stores_local_time(signed_i
     assert local in signed_in.get(f"/orders/{order.number}/receipt/").content.decode()
 
 
+def test_the_emailed_receipt_shows_a_refund_and_no_empty_discount(variant, network, associate):
+    from orders import services
+    from orders.services import ReturnInput
+
+    give_stock(network["store"], variant, 1)
+    order = place(associate, draft(location=network["store"], lines=[take_now(variant)])).order
+    services.order_return(
+        actor=associate,
+        order_id=order.pk,
+        location_id=network["store"].pk,
+        lines=[ReturnInput(order.lines.get().pk, 1)],
+        idempotency_key="r",
+    )
+
+    emails.send_receipt(order_id=order.pk, email="me@example.com")
+
+    body = mail.outbox[-1].body
+    assert "Refunded: -49.00" in body and "Discounts" not in body
+    assert "Refunded</td>" in mail.outbox[-1].alternatives[0][0]
+
+
 def test_order_list_and_detail_with_timeline(signed_in, variant, network, associate, django_assert_max_num_queries):
     give_stock(network["store"], variant, 3)
     for _ in range(3):
