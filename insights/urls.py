@@ -17,4 +17,5 @@ urlpatterns = [
     path("insights/anomalies/", views.anomalies, name="anomalies"),
     path("insights/anomalies/<int:anomaly_id>/acknowledge/", views.anomaly_acknowledge, name="anomaly-acknowledge"),
     path("insights/run/", views.run_now, name="run-now"),
+    path("insights/run/status/", views.run_status, name="run-status"),
 ]

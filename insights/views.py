@@ -40,7 +40,7 @@ from omni.roles import (
 )
 
 from . import merch, selectors, services
-from .models import AnomalyKind, Segment, ValueBand
+from .models import AnomalyKind, InsightRun, RunStatus, Segment, ValueBand
 from .tasks import insights_nightly_task
 
 PAGE_SIZE = 50
@@ -402,7 +402,23 @@ def anomaly_acknowledge(request: HtmxHttpRequest, anomaly_id: int) -> HttpRespon
 @require_POST
 @role_required(Role.ADMIN)
 def run_now(request: HtmxHttpRequest) -> HttpResponse:
-    """Queue an insight run now (after this request commits)."""
-    transaction.on_commit(partial(insights_nightly_task.delay))
-    response = HttpResponse(status=204)
-    return htmx_toast(response, "Insight refresh queued: figures update in a minute or two.", "success")
+    """Queue an insight run now (after this request commits); answers with a status that polls
+    `run_status` until the run is over (the button's place on the page)."""
+    after = InsightRun.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    transaction.on_commit(partial(insights_nightly_task.delay, triggered_by=request.user.get_username()))
+    return render(request, "insights/customers.html#run-status", {"after": after, "run": None, "queued": True})
+
+
+@require_GET
+@role_required(Role.ADMIN)
+def run_status(request: HtmxHttpRequest) -> HttpResponse:
+    """Where the run queued after run `?after=` is: waiting, running (for how long), failed, or
+    done (the page reloads to show the new figures)."""
+    after = _int(request.GET.get("after"), default=0) or 0
+    run = InsightRun.objects.filter(pk__gt=after).order_by("pk").first()
+    if run is not None and run.status == RunStatus.DONE:
+        response = HttpResponse(status=204)
+        response["HX-Refresh"] = "true"
+        return htmx_toast(response, "Insights refreshed.", "success")
+    elapsed = int((timezone.now() - run.started_at).total_seconds()) if run is not None else 0
+    return render(request, "insights/customers.html#run-status", {"after": after, "run": run, "elapsed": elapsed})

@@ -16,7 +16,15 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from customers import services as customer_services
-from insights.models import Anomaly, AnomalyKind, CustomerInsight, SegmentExport, SurveyResponse, WalletShare
+from insights.models import (
+    Anomaly,
+    AnomalyKind,
+    CustomerInsight,
+    InsightRun,
+    SegmentExport,
+    SurveyResponse,
+    WalletShare,
+)
 from insights.services import cutoff_for, insight_run_nightly
 from tests.factories.customers import SYSTEM, make_customer
 from tests.factories.insights import make_sale
@@ -354,8 +362,28 @@ def test_anomalies_are_listed_per_store_and_acknowledged(manager, other_manager,
     assert client_for(other_manager).post(f"/insights/anomalies/{theirs.pk}/acknowledge/", **HTMX).status_code == 200
 
 
-def test_an_admin_can_queue_a_run_now(admin_user, manager, django_capture_on_commit_callbacks):
+def test_an_admin_refreshes_now_and_watches_it_to_the_end(admin_user, manager, django_capture_on_commit_callbacks):
+    # "Refresh now" used to answer a toast and nothing else: the page never showed the run.
+    admin = client_for(admin_user)
     with django_capture_on_commit_callbacks() as callbacks:
-        response = client_for(admin_user).post("/insights/run/", **HTMX)
-    assert response.status_code == 204 and len(callbacks) == 1
+        queued = admin.post("/insights/run/", **HTMX).content.decode()
+    assert len(callbacks) == 1 and "Queued: waiting for a worker" in queued
+    poll = re.search(r'hx-get="([^"]+)"', queued).group(1).replace("&amp;", "&")
+    assert "Queued" in admin.get(poll, **HTMX).content.decode()  # no worker has taken it yet
+    running = InsightRun.objects.create(started_at=timezone.now(), as_of=timezone.now(), status="running")
+    assert re.search(r"Refreshing: \d+ s so far", admin.get(poll, **HTMX).content.decode())
+    running.delete()
+
+    from omni.celery import app
+
+    previous, app.conf.task_always_eager = app.conf.task_always_eager, True  # the worker's part, in-process
+    try:
+        callbacks[0]()
+    finally:
+        app.conf.task_always_eager = previous
+    done = admin.get(poll, **HTMX)
+
+    assert (done.status_code, done["HX-Refresh"]) == (204, "true")
+    assert InsightRun.objects.get().triggered_by == admin_user.username
     assert client_for(manager).post("/insights/run/", **HTMX).status_code == 403
+    assert client_for(manager).get(poll, **HTMX).status_code == 403
