@@ -1328,6 +1328,16 @@ def _note_short_transfer(fulfilment_id: int, order_id: int, pickup_id: int, line
     )
 
 
+def _part_label(fulfilment: Fulfilment) -> str:
+    """Which part of an order a fulfilment is, for its timeline ("Everything returned." read as the
+    whole order when one part of three was)."""
+    if fulfilment.kind == FulfilmentKind.TAKE_NOW:
+        return f"Taken at {fulfilment.source_location.name}"
+    if fulfilment.kind == FulfilmentKind.SHIP:
+        return f"Shipment from {fulfilment.source_location.name}"
+    return f"Pickup at {(fulfilment.pickup_location or fulfilment.source_location).name}"
+
+
 def _transfer_state(fulfilment: Fulfilment) -> str:
     """'arrived', 'short' (arrived, fewer units than sent for), 'cancelled', 'open' (not
     dispatched), 'in_transit' or 'none' for a collect fulfilment whose stock comes from another store."""
@@ -1613,7 +1623,13 @@ def order_cancel(
         for fulfilment_id in sorted(touched):
             fulfilment = fulfilments[fulfilment_id]
             if all(line.open_quantity == 0 for line in order_lines if line.fulfilment_id == fulfilment_id):
-                _transition(fulfilment, Status.CANCELLED, actor=actor, message="Cancelled.", location_id=location_id)
+                _transition(
+                    fulfilment,
+                    Status.CANCELLED,
+                    actor=actor,
+                    message=f"{_part_label(fulfilment)}: cancelled.",
+                    location_id=location_id,
+                )
         order.refresh_from_db()
         return order
 
@@ -1819,7 +1835,13 @@ def _return(
             and any(line.returned_quantity for line in lines_of)
             and all(line.open_quantity == 0 for line in lines_of)
         ):
-            _transition(fulfilment, Status.RETURNED, actor=actor, message="Everything returned.", location_id=store.pk)
+            _transition(
+                fulfilment,
+                Status.RETURNED,
+                actor=actor,
+                message=f"{_part_label(fulfilment)}: everything returned.",
+                location_id=store.pk,
+            )
     live_publish(topic="orders", payload={"order": order.pk, "action": "returned", "location": store.pk})
     return order_return_row
 

@@ -188,6 +188,8 @@ def test_return_at_another_store_restocks_there_and_refunds_original_tenders(
     order.refresh_from_db()
     assert order.status == Status.RETURNED
     assert StockMovement.objects.filter(reason=MovementReason.RETURN, location=network["other"]).exists()
+    # The timeline names the part (an order of several parts read "Everything returned." for one).
+    assert order.events.filter(message="Taken at Austin Downtown: everything returned.").exists()
     # The same key again is the same return.
     again = services.order_return(
         actor=other_manager,
