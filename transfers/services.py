@@ -32,6 +32,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.dispatch import Signal
 from django.utils import timezone
 
 from inventory.errors import InsufficientStockError
@@ -54,6 +55,9 @@ from .models import (
 )
 
 logger = logging.getLogger(__name__)
+# Sent inside the receiving transaction when a transfer carrying an order's units was received
+# (transfer_id=). Transfers never import orders: orders listens and acts after commit.
+transfer_received = Signal()
 PLANNER_ACTOR = SystemActor("planner")
 MAX_LINES = 5000  # a manual or demand request; the planners build theirs in bulk
 
@@ -869,6 +873,8 @@ def transfer_receive(
                 {"short": short, "over": over, "lines": detail[:200]},
             )
         _publish(transfer, "received")
+        if any(line.for_order for line in lines):  # an order waits at the destination (orders listens)
+            transfer_received.send(sender=Transfer, transfer_id=transfer.pk)
         return transfer
 
 

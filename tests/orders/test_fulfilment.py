@@ -168,6 +168,24 @@ def test_too_many_wrong_codes_lock_collection_until_a_new_code(network, variant,
     services.fulfilment_collect(actor=associate, fulfilment_id=fulfilment.pk, code=fulfilment.collection_code)
 
 
+def test_a_pickup_is_ready_as_soon_as_its_transfer_is_received(
+    network, variant, associate, customer, eager_celery, django_capture_on_commit_callbacks
+):
+    # It waited for the beat's next minute: "Coming from ..." up to 60 s after the receipt.
+    from transfers import services as transfers
+    from transfers.models import Transfer
+
+    give_stock(network["other"], variant, 1)
+    order = place(associate, draft(location=network["store"], customer=customer, lines=[collect(variant)])).order
+    transfer = Transfer.objects.get()
+    transfers.transfer_dispatch(actor=services.SystemActor("test"), transfer_id=transfer.pk)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        transfers.transfer_receive(actor=services.SystemActor("test"), transfer_id=transfer.pk, as_expected=True)
+
+    assert Fulfilment.objects.get(order=order).status == Status.READY_FOR_PICKUP
+
+
 def test_a_transfer_received_short_tells_the_pickup_store_once(network, variant, associate, customer, client):
     # It waited silently for ever: "Coming from ..." on the pickup list, no word to anyone.
     from transfers import services as transfers
