@@ -81,8 +81,10 @@ def test_pick_dispatch_receive_and_acknowledge_a_shortage(
     login(page, "manager")
     page.goto(f"{live_url}/transfers/exceptions/")
     shot(page, "transfers-exceptions")
+    assert not page.get_by_test_id("exceptions-done").is_visible()
     page.get_by_test_id(f"acknowledge-{transfer.pk}").click()
     page.get_by_test_id(f"exception-{transfer.pk}").wait_for(state="detached")
+    page.get_by_test_id("exceptions-done").wait_for(state="visible")  # not a bare table header
 
 
 def test_manager_approves_a_planned_exception_and_reads_why(page, login, live_url, warehouse, store, manager):
