@@ -167,7 +167,10 @@ def transfer_index(request: HtmxHttpRequest) -> HttpResponse:
         "incoming": incoming,
         "recent": recent,
         "is_manager": is_manager,
-        "exception_count": selectors.transfer_exception_count(location_ids=frozenset({here.pk})) if is_manager else 0,
+        # The same scope as the approvals page the badge links to (every location of the manager).
+        "exception_count": selectors.transfer_exception_count(location_ids=user_location_ids(request.user))
+        if is_manager
+        else 0,
     }
     return render(request, "transfers/index.html", context)
 

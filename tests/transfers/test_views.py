@@ -198,6 +198,23 @@ def test_manager_approves_from_the_exceptions_list(client, manager, warehouse, s
     assert level(warehouse, variant).reserved == 3
 
 
+def test_the_approvals_badge_counts_what_the_approvals_page_lists(client, manager, warehouse, store, other_store):
+    # The badge counted the working store only; the page lists every store of the manager.
+    manager.extra_locations.add(other_store)
+    variant = VariantFactory()
+    put_stock(warehouse, variant, 10)
+    for destination in (store, other_store):
+        services.transfer_create(
+            actor=SYSTEM, origin_id=warehouse.pk, destination_id=destination.pk, lines=[(variant.pk, 1)]
+        )
+    client.force_login(manager)
+
+    badge = client.get(reverse("transfers:index")).content.decode().split('data-testid="exceptions-link"')[1]
+    listed = client.get(reverse("transfers:exceptions")).content.decode().count('data-testid="exception-')
+
+    assert listed == 2 and '<span class="pill pill-warn">2</span>' in badge.split("</a>")[0]
+
+
 def test_associates_cannot_see_approvals_or_the_dashboard(client, associate, approved):
     client.force_login(associate)
 
