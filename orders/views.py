@@ -591,7 +591,17 @@ def customer_history(request: HttpRequest, customer_id: int) -> HttpResponse:
 def fulfil_queue(request: HttpRequest) -> HttpResponse:
     location = _location(request)
     queue = selectors.fulfilment_queue(location_id=location.pk)
-    return render(request, "orders/fulfil_queue.html", {"queue": queue, "location": location})
+    context = {"queue": queue, "location": location, "arrived_short": _arrived_short(queue.pickups)}
+    return render(request, "orders/fulfil_queue.html", context)
+
+
+def _arrived_short(pickups: list[Fulfilment]) -> set[int]:
+    """The pickups whose transfer arrived short (the sync noted it on the order). One query."""
+    return set(
+        OrderEvent.objects.filter(
+            fulfilment__in=[f.pk for f in pickups], kind=services.SHORT_TRANSFER_EVENT
+        ).values_list("fulfilment_id", flat=True)
+    )
 
 
 def _fulfilment_for(request: HttpRequest, fulfilment_id: int, *, at: str = "source") -> Fulfilment:
@@ -771,12 +781,7 @@ def packing_slip(request: HttpRequest, fulfilment_id: int) -> HttpResponse:
 def pickups(request: HttpRequest) -> HttpResponse:
     location = _location(request)
     queue = selectors.fulfilment_queue(location_id=location.pk)
-    short = set(
-        OrderEvent.objects.filter(
-            fulfilment__in=[f.pk for f in queue.pickups], kind=services.SHORT_TRANSFER_EVENT
-        ).values_list("fulfilment_id", flat=True)
-    )
-    context = {"pickups": queue.pickups, "location": location, "arrived_short": short}
+    context = {"pickups": queue.pickups, "location": location, "arrived_short": _arrived_short(queue.pickups)}
     return render(request, "orders/pickups.html", context)
 
 

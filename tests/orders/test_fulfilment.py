@@ -210,6 +210,7 @@ def test_a_transfer_received_short_tells_the_pickup_store_once(network, variant,
     page = client.get(f"/fulfil/{fulfilment.pk}/").content.decode()
     assert 'data-testid="transfer-short"' in page and "cancel and refund" in page
     assert "Arrived short: see the order" in client.get("/pickups/").content.decode()
+    assert "Arrived short: see the order" in client.get("/fulfil/").content.decode()  # the queue's pickups
 
 
 def test_collect_from_another_store_requests_a_transfer_and_is_ready_when_it_arrives(
