@@ -362,6 +362,15 @@ def test_anomalies_are_listed_per_store_and_acknowledged(manager, other_manager,
     assert client_for(other_manager).post(f"/insights/anomalies/{theirs.pk}/acknowledge/", **HTMX).status_code == 200
 
 
+def test_a_run_without_forecasts_says_so_in_words_with_the_reason_one_tap_away(manager, scored):
+    InsightRun.objects.update(model_note="BG/NBD: The BG/NBD model has no finite optimum on these data.")
+
+    html = client_for(manager).get("/insights/customers/").content.decode()
+
+    note = html.split('data-testid="model-note"')[1].split("</details>")[0]
+    assert "Forecasts limited" in note.split("</summary>")[0] and "no finite optimum" in note.split("</summary>")[1]
+
+
 def test_an_admin_refreshes_now_and_watches_it_to_the_end(admin_user, manager, django_capture_on_commit_callbacks):
     # "Refresh now" used to answer a toast and nothing else: the page never showed the run.
     admin = client_for(admin_user)
