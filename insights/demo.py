@@ -62,7 +62,7 @@ def seed(options: Mapping[str, Any], rng: random.Random, stdout: Any) -> None:
     ran = ""
     if not InsightRun.objects.filter(status=RunStatus.DONE).exists():
         try:
-            run = insight_run_nightly(as_of=now + timedelta(days=1), triggered_by=ACTOR_LABEL)
+            run = insight_run_nightly(as_of=now, triggered_by=ACTOR_LABEL)  # whole days, as the nightly run
             ran = f", insight run #{run.pk}: {run.customers_scored:,} customers scored"
             if run.model_note:
                 ran += f" ({run.model_note})"
