@@ -50,10 +50,12 @@ def test_a_toast_can_be_dismissed_with_a_finger_sized_button(htmx_page):
     htmx_page.click("#conflict")
     close = htmx_page.locator(".toast-close")
 
-    box = close.bounding_box()
+    # The layout box, not bounding_box(): the toast slides in with a transform for 160 ms, and a
+    # box measured during it came out 43.9999 px (flaky on a loaded machine).
+    width, height = close.evaluate("el => [el.offsetWidth, el.offsetHeight]")
     close.click()
 
-    assert box["height"] >= 44 and box["width"] >= 44
+    assert height >= 44 and width >= 44
     assert htmx_page.locator(".toast").count() == 0
 
 
