@@ -201,6 +201,8 @@ def _process_locked(delivery: WebhookDelivery) -> tuple[str, str]:
             note = handler(payload, delivery)
     except ApplicationError as exc:
         return DeliveryStatus.ERROR, exc.message
+    except (ValueError, TypeError, ArithmeticError) as exc:  # the payload's shape: a retry fails the same way
+        return DeliveryStatus.REJECTED, f"Malformed payload: {type(exc).__name__}: {exc}"[:2000]
     if note == DeliveryStatus.STALE:
         return DeliveryStatus.STALE, "An equal or newer version was already applied."
     return DeliveryStatus.PROCESSED, note

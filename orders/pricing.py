@@ -35,9 +35,11 @@ def parse_money(raw: object, *, field: str = "amount") -> Decimal:
 
     try:
         value = Decimal(str(raw).strip().replace(",", ""))
+        # quantize raises too, for a value past the context's precision ("1e30" was a 500)
+        exact = value.is_finite() and value == value.quantize(CENT, rounding=ROUND_HALF_UP)
     except (InvalidOperation, ValueError):
         raise InvalidAmountError(field) from None
-    if not value.is_finite() or value < 0 or value != value.quantize(CENT, rounding=ROUND_HALF_UP):
+    if not exact or value < 0:
         raise InvalidAmountError(field)
     return cents(value)
 

@@ -133,6 +133,16 @@ def test_a_nul_character_is_rejected_at_once_not_retried(send_webhook):
     assert "NUL" in delivery.error
 
 
+def test_a_payload_of_the_wrong_shape_is_rejected_at_once_not_retried(send_webhook):
+    # An order id of "abc" raised ValueError in the handler: retried as if the database had hiccuped.
+    send_webhook("orders/create", {"id": "abc", "updated_at": "2026-03-15T10:00:00-04:00", "line_items": []})
+    process_all()
+
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.REJECTED, 1)
+    assert delivery.error.startswith("Malformed payload: ValueError")
+
+
 def test_missing_fields_are_an_error_kept_for_the_operator(send_webhook):
     send_webhook("products/update", {"id": 1})
     process_all()

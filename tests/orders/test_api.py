@@ -83,6 +83,17 @@ def test_bad_line_is_a_400_naming_the_line(network, variant, associate, api_clie
     assert response.json()["message"].startswith("Line 2: quantity")
 
 
+@pytest.mark.parametrize("amount", ["1e30", "-5", "NaN", "12.345"])
+def test_a_tender_amount_that_is_no_money_is_a_400(network, variant, associate, api_client_for, amount):
+    # "1e30" was a 500: Decimal.quantize raised past the context's precision.
+    payload = body(network, variant)
+    payload["tenders"][0]["amount"] = amount
+
+    response = api_client_for(associate).post("/api/v1/orders/", payload, format="json", HTTP_IDEMPOTENCY_KEY="k-m")
+
+    assert response.status_code == 400 and "amount" in response.json()["message"]
+
+
 def test_cannot_sell_for_another_store(network, variant, other_manager, api_client_for):
     response = api_client_for(other_manager).post(
         "/api/v1/orders/", body(network, variant), format="json", HTTP_IDEMPOTENCY_KEY="k-5"
