@@ -216,6 +216,12 @@ class StockLevel(models.Model):
     def __str__(self) -> str:
         return f"{self.variant_id}@{self.location_id}: {self.on_hand} on hand"
 
+    @property
+    def free_to_sell(self) -> int:
+        """Units a sale of goods in the customer's hand may take before it records found stock:
+        on hand less what is promised or set aside (safety stock may be sold)."""
+        return self.on_hand - self.committed - self.reserved - self.unavailable
+
 
 class MovementReason(models.TextChoices):
     RECEIPT = "receipt", "Receipt"

@@ -944,7 +944,7 @@ def stock_sell_now(
     try:
         with transaction.atomic():
             level = stock_levels_lock(pairs=[(location_id, variant_id)]).get((location_id, variant_id))
-            free = level.on_hand - level.committed - level.reserved - level.unavailable if level else 0
+            free = level.free_to_sell if level else 0
             shortfall = max(0, quantity - free)
             changes = []
             if shortfall:
@@ -1340,7 +1340,7 @@ def stock_order_place(
             level.reserved -= converted
             level.committed += converted + direct
             if sold:
-                free = level.on_hand - level.committed - level.reserved - level.unavailable
+                free = level.free_to_sell
                 shortfall = max(0, sold - free)
                 if shortfall:
                     found[pair] = shortfall

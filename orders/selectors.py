@@ -370,17 +370,9 @@ def cart_view(*, user: Any, location: Location) -> CartView:
     )
     priced = price_order(inputs, order_discount)
     shelf_ids = {line.variant_id for line in lines if line.kind == FulfilmentKind.TAKE_NOW}
-    # Units free to sell on record (as stock_order_place counts them: safety stock may be sold).
-    on_shelf = (
-        {
-            variant_id: on_hand - committed - reserved - unavailable
-            for variant_id, on_hand, committed, reserved, unavailable in StockLevel.objects.filter(
-                location_id=location.pk, variant_id__in=shelf_ids
-            ).values_list("variant_id", "on_hand", "committed", "reserved", "unavailable")
-        }
-        if shelf_ids
-        else {}
-    )
+    # Units free to sell on record, as the sale will count them (StockLevel.free_to_sell).
+    levels = StockLevel.objects.filter(location_id=location.pk, variant_id__in=shelf_ids) if shelf_ids else []
+    on_shelf = {level.variant_id: level.free_to_sell for level in levels}
     views = []
     for line, priced_line in zip(lines, priced.lines, strict=True):
         holds = list(line.holds.all())
